@@ -1,0 +1,59 @@
+// Command olm pulls, pushes, builds and runs LLMs as OCI artifacts, and
+// serves an Ollama- and OpenAI-compatible REST API.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/alecthomas/kong"
+)
+
+// version is set at link time (-ldflags "-X main.version=...").
+var version = "0.1.0-dev"
+
+// CLI is olm's command line. Each command lives in a file of its own.
+type CLI struct {
+	Globals
+
+	Version VersionCmd `cmd:"" help:"Print the olm version."`
+	// Commands are added below, one field each.
+}
+
+// Globals are flags shared by every command.
+type Globals struct {
+	Home string `name:"home" env:"OLM_HOME" help:"olm's data folder (store, keys); default ~/.olm." placeholder:"DIR"`
+	Host string `name:"host" env:"OLM_HOST,OLLAMA_HOST" help:"Address of the olm server (default 127.0.0.1:11434)." placeholder:"HOST:PORT"`
+}
+
+// exitCoder is implemented by errors that choose the process exit code.
+type exitCoder interface{ ExitCode() int }
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	var cli CLI
+	k := kong.Parse(&cli,
+		kong.Name("olm"),
+		kong.Description("Large language models as OCI artifacts: pull, push, build, run and serve them."),
+		kong.UsageOnError(),
+		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
+		kong.BindTo(ctx, (*context.Context)(nil)),
+		kong.Bind(&cli.Globals),
+	)
+	if err := k.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "Error:", err)
+		code := 1
+		var ec exitCoder
+		if errors.As(err, &ec) {
+			code = ec.ExitCode()
+		}
+		stop()
+		os.Exit(code)
+	}
+}
