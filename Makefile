@@ -9,17 +9,20 @@ ifeq ($(OLM_CUDA),1)
 TAGS += cuda
 endif
 
-.PHONY: all build llama tools npm serve test test-short bench clean
+.PHONY: all deps build llama tools npm serve test bench clean
 
 all: build
 
-llama:
+deps:
+	scripts/deps.sh
+
+llama: deps
 	scripts/llama-cpp.sh
 
 tools:
 	scripts/tools.sh
 
-npm:
+npm: deps
 	cd registry-test/npm && npm ci --no-audit --no-fund --silent
 
 build: llama
