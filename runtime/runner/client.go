@@ -1,0 +1,272 @@
+package runner
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"time"
+)
+
+// Client talks to one runner over its unix socket. It is safe for
+// concurrent use; each method call is one HTTP request, and cancelling its
+// context closes the connection, which makes the runner stop the request
+// and free its slot.
+type Client struct {
+	socket string
+	hc     *http.Client
+	// exited, when set (by Process), reports why the runner process is
+	// gone, or nil while it runs; transport errors are replaced by it.
+	exited func(wait time.Duration) error
+}
+
+// Dial returns a Client for the runner serving on the unix socket at path.
+// It does not connect until the first request.
+func Dial(path string) *Client {
+	tr := &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", path)
+		},
+		MaxIdleConnsPerHost: 64,
+		IdleConnTimeout:     90 * time.Second,
+		DisableCompression:  true,
+	}
+	return &Client{socket: path, hc: &http.Client{Transport: tr}}
+}
+
+// Socket returns the path of the runner's socket.
+func (c *Client) Socket() string { return c.socket }
+
+// CloseIdle closes idle connections to the runner.
+func (c *Client) CloseIdle() { c.hc.CloseIdleConnections() }
+
+// Health checks that the runner is up and its model loaded.
+func (c *Client) Health(ctx context.Context) error {
+	var h HealthResponse
+	if err := c.do(ctx, http.MethodGet, "/health", nil, &h); err != nil {
+		return err
+	}
+	if h.Status != "ok" {
+		return fmt.Errorf("%w: status %q", ErrLoading, h.Status)
+	}
+	return nil
+}
+
+// Info returns the loaded model's metadata and the runner's configuration.
+func (c *Client) Info(ctx context.Context) (*Info, error) {
+	var i Info
+	if err := c.do(ctx, http.MethodGet, "/info", nil, &i); err != nil {
+		return nil, err
+	}
+	return &i, nil
+}
+
+// Tokenize returns the tokens of a text.
+func (c *Client) Tokenize(ctx context.Context, req TokenizeRequest) ([]int32, error) {
+	var r TokenizeResponse
+	if err := c.do(ctx, http.MethodPost, "/tokenize", req, &r); err != nil {
+		return nil, err
+	}
+	return r.Tokens, nil
+}
+
+// Detokenize returns the text of tokens.
+func (c *Client) Detokenize(ctx context.Context, req DetokenizeRequest) (string, error) {
+	var r DetokenizeResponse
+	if err := c.do(ctx, http.MethodPost, "/detokenize", req, &r); err != nil {
+		return "", err
+	}
+	return r.Content, nil
+}
+
+// Embed returns one normalized embedding per input.
+func (c *Client) Embed(ctx context.Context, req EmbedRequest) (*EmbedResponse, error) {
+	var r EmbedResponse
+	if err := c.do(ctx, http.MethodPost, "/embed", req, &r); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+// Render returns the prompt (and grammar) that Chat would use for req,
+// without generating.
+func (c *Client) Render(ctx context.Context, req ChatRequest) (*RenderResponse, error) {
+	var r RenderResponse
+	if err := c.do(ctx, http.MethodPost, "/render", req, &r); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+// Completion generates text for req, calling fn with every event as it
+// arrives, the final one (Done set) included, and returns the final event.
+// If fn returns an error, the request is cancelled and that error returned.
+// fn may be nil to just wait for the result.
+func (c *Client) Completion(ctx context.Context, req CompletionRequest, fn func(CompletionEvent) error) (*CompletionEvent, error) {
+	var last *CompletionEvent
+	err := c.stream(ctx, "/completion", req, func(dec *json.Decoder) (bool, error) {
+		var ev CompletionEvent
+		if err := dec.Decode(&ev); err != nil {
+			return false, err
+		}
+		if ev.Error != "" {
+			return true, wireError(ev.Code, ev.Error)
+		}
+		if fn != nil {
+			if err := fn(ev); err != nil {
+				return true, err
+			}
+		}
+		if ev.Done {
+			last = &ev
+			return true, nil
+		}
+		return false, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return last, nil
+}
+
+// Chat generates the next assistant message for req, calling fn with every
+// event as it arrives (the final one with the parsed message included), and
+// returns the final event. If fn returns an error, the request is cancelled
+// and that error returned. fn may be nil.
+func (c *Client) Chat(ctx context.Context, req ChatRequest, fn func(ChatEvent) error) (*ChatEvent, error) {
+	var last *ChatEvent
+	err := c.stream(ctx, "/chat", req, func(dec *json.Decoder) (bool, error) {
+		var ev ChatEvent
+		if err := dec.Decode(&ev); err != nil {
+			return false, err
+		}
+		if ev.Error != "" {
+			return true, wireError(ev.Code, ev.Error)
+		}
+		if fn != nil {
+			if err := fn(ev); err != nil {
+				return true, err
+			}
+		}
+		if ev.Done {
+			last = &ev
+			return true, nil
+		}
+		return false, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return last, nil
+}
+
+// wireError turns an error code and message from the runner into an error
+// wrapping the matching sentinel.
+func wireError(code, msg string) error {
+	if s := codeErr(code); s != nil {
+		return fmt.Errorf("%w: %s", s, msg)
+	}
+	return fmt.Errorf("runner: %s", msg)
+}
+
+// stream posts body to path and feeds the NDJSON answer to next until it
+// reports the end.
+func (c *Client) stream(ctx context.Context, path string, body any, next func(*json.Decoder) (bool, error)) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // closes the connection if we stop early
+	resp, err := c.send(ctx, http.MethodPost, path, body)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	dec := json.NewDecoder(bufio.NewReaderSize(resp.Body, 64<<10))
+	for {
+		end, err := next(dec)
+		if err != nil {
+			if !end { // a read or decode failure, not an error event
+				return c.transportErr(ctx, err, true)
+			}
+			return err
+		}
+		if end {
+			return nil
+		}
+	}
+}
+
+// do sends one request and decodes a JSON answer into out.
+func (c *Client) do(ctx context.Context, method, path string, body, out any) error {
+	resp, err := c.send(ctx, method, path, body)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return c.transportErr(ctx, err, true)
+	}
+	return nil
+}
+
+// send performs the request and turns non-2xx answers into errors.
+func (c *Client) send(ctx context.Context, method, path string, body any) (*http.Response, error) {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return nil, fmt.Errorf("runner: encode request: %w", err)
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, "http://runner"+path, rd)
+	if err != nil {
+		return nil, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return nil, c.transportErr(ctx, err, false)
+	}
+	if resp.StatusCode/100 != 2 {
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		var e ErrorResponse
+		if json.Unmarshal(b, &e) == nil && e.Error != "" {
+			return nil, wireError(e.Code, e.Error)
+		}
+		return nil, fmt.Errorf("%w: HTTP %d: %s", ErrProtocol, resp.StatusCode, bytes.TrimSpace(b))
+	}
+	return resp, nil
+}
+
+// transportErr explains a failed exchange: the caller's own cancellation
+// stays as is; if the runner process died, its exit error replaces the
+// transport error; a malformed answer is a protocol error.
+func (c *Client) transportErr(ctx context.Context, err error, midStream bool) error {
+	if ctx.Err() != nil {
+		return context.Cause(ctx)
+	}
+	if c.exited != nil {
+		// The process watcher may need a moment to reap the child after the
+		// connection broke.
+		if perr := c.exited(2 * time.Second); perr != nil {
+			return perr
+		}
+	}
+	var syn *json.SyntaxError
+	var ute *json.UnmarshalTypeError
+	if errors.As(err, &syn) || errors.As(err, &ute) {
+		return fmt.Errorf("%w: %v", ErrProtocol, err)
+	}
+	if midStream && errors.Is(err, io.EOF) {
+		err = io.ErrUnexpectedEOF
+	}
+	return fmt.Errorf("runner %s: %w", c.socket, err)
+}
