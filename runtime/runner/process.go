@@ -332,4 +332,3 @@ func (t *tailBuffer) last() string {
 	}
 	return ""
 }
-
