@@ -21,6 +21,7 @@ type CLI struct {
 	Globals
 
 	Version VersionCmd `cmd:"" help:"Print the olm version."`
+	Runner  RunnerCmd  `cmd:"" hidden:"" passthrough:"" help:"Serve one model to the olm server (internal)."`
 	// Commands are added below, one field each.
 }
 

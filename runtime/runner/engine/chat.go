@@ -1,0 +1,231 @@
+package engine
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/olmhq/olm/runtime/llama"
+	"github.com/olmhq/olm/runtime/runner"
+)
+
+// chatPlan is a chat request made ready to generate.
+type chatPlan struct {
+	prompt string
+	cp     *llama.ChatPrompt // nil for a pre-rendered prompt
+}
+
+// toolDef is a tool definition in OpenAI/Ollama form.
+type toolDef struct {
+	Type     string `json:"type"`
+	Function struct {
+		Name        string          `json:"name"`
+		Description string          `json:"description"`
+		Parameters  json.RawMessage `json:"parameters"`
+	} `json:"function"`
+}
+
+// render applies the chat template to req.
+func (e *Engine) render(req *runner.ChatRequest) (*chatPlan, error) {
+	for _, m := range req.Messages {
+		if len(m.Images) > 0 {
+			return nil, fmt.Errorf("%w: images need a multimodal projector, and this runner has none", runner.ErrUnsupported)
+		}
+	}
+	if req.Prompt != "" {
+		return &chatPlan{prompt: req.Prompt}, nil
+	}
+	if len(req.Messages) == 0 {
+		return nil, fmt.Errorf("%w: no messages", runner.ErrBadRequest)
+	}
+	in := llama.ChatInput{AddGenerationPrompt: true, EnableThinking: req.Think, ParallelToolCalls: true}
+	for _, m := range req.Messages {
+		cm := llama.ChatMessage{Role: m.Role, Content: m.Content, Thinking: m.Thinking, ToolName: m.ToolName, ToolCallID: m.ToolCallID}
+		for _, tc := range m.ToolCalls {
+			args := string(tc.Function.Arguments)
+			if args == "" {
+				args = "{}"
+			}
+			cm.ToolCalls = append(cm.ToolCalls, llama.ToolCall{ID: tc.ID, Name: tc.Function.Name, Arguments: args})
+		}
+		in.Messages = append(in.Messages, cm)
+	}
+	if len(req.Tools) > 0 && string(req.Tools) != "null" {
+		var defs []toolDef
+		if err := json.Unmarshal(req.Tools, &defs); err != nil {
+			return nil, fmt.Errorf("%w: tools: %v", runner.ErrBadRequest, err)
+		}
+		for i, d := range defs {
+			if d.Function.Name == "" {
+				return nil, fmt.Errorf("%w: tools[%d] has no function name", runner.ErrBadRequest, i)
+			}
+			in.Tools = append(in.Tools, llama.Tool{Name: d.Function.Name, Description: d.Function.Description, Parameters: d.Function.Parameters})
+		}
+	}
+	if f := req.Format; len(f) > 0 && string(f) != "null" && string(f) != `""` {
+		var s string
+		if json.Unmarshal(f, &s) == nil {
+			g, err := grammarFor(f)
+			if err != nil {
+				return nil, err
+			}
+			in.Grammar = g
+			_ = s
+		} else {
+			in.JSONSchema = f
+		}
+	}
+
+	tmpl := e.tmpl
+	if req.Template != "" {
+		t, err := llama.NewChatTemplates(e.model, req.Template)
+		if err != nil {
+			return nil, fmt.Errorf("%w: template: %v", runner.ErrBadRequest, err)
+		}
+		defer t.Close()
+		tmpl = t
+	} else if tmpl == nil {
+		return nil, fmt.Errorf("%w: the model has no chat template; send a template or a rendered prompt", runner.ErrUnsupported)
+	}
+	if req.Template == "" {
+		e.tmplMu.Lock()
+		defer e.tmplMu.Unlock()
+	}
+	cp, err := tmpl.Apply(in)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", runner.ErrBadRequest, err)
+	}
+	return &chatPlan{prompt: cp.Prompt, cp: cp}, nil
+}
+
+func (e *Engine) handleRender(w http.ResponseWriter, r *http.Request) {
+	var req runner.ChatRequest
+	if err := decode(r, &req); err != nil {
+		writeError(w, err)
+		return
+	}
+	plan, err := e.render(&req)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	toks, err := e.tokenizePrompt(plan.prompt)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	resp := runner.RenderResponse{Prompt: plan.prompt, PromptTokens: len(toks)}
+	if plan.cp != nil {
+		resp.Grammar = plan.cp.Grammar
+		resp.Format = plan.cp.Parse.FormatName
+	} else if g, err := grammarFor(req.Format); err == nil {
+		resp.Grammar = g
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+func (e *Engine) handleChat(w http.ResponseWriter, r *http.Request) {
+	var req runner.ChatRequest
+	if err := decode(r, &req); err != nil {
+		writeError(w, err)
+		return
+	}
+	plan, err := e.render(&req)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	prompt, err := e.tokenizePrompt(plan.prompt)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	var t *task
+	parse := false
+	var pp llama.ChatParseParams
+	if cp := plan.cp; cp != nil {
+		t = e.newTask(r.Context(), prompt, req.Options, "", cp.AdditionalStops)
+		cp.SamplerGrammar(&t.sp)
+		if len(cp.PreservedTokens) > 0 {
+			t.special = map[llama.Token]bool{}
+			for _, s := range cp.PreservedTokens {
+				if toks, err := e.model.Tokenize(s, false, true); err == nil && len(toks) == 1 {
+					t.special[toks[0]] = true
+				}
+			}
+		}
+		pp = cp.Parse
+		parse = pp.ExtractThinking || pp.ParseToolCalls
+	} else {
+		g, err := grammarFor(req.Format)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		t = e.newTask(r.Context(), prompt, req.Options, g, nil)
+	}
+	if err := e.generate(t); err != nil {
+		writeError(w, err)
+		return
+	}
+
+	var full, sentContent, sentThinking strings.Builder
+	// delta returns the events that bring what was sent up to msg.
+	delta := func(content, thinking string) (runner.ChatEvent, bool) {
+		var ev runner.ChatEvent
+		if s := sentContent.String(); len(content) > len(s) && strings.HasPrefix(content, s) {
+			ev.Content = content[len(s):]
+			sentContent.WriteString(ev.Content)
+		}
+		if s := sentThinking.String(); len(thinking) > len(s) && strings.HasPrefix(thinking, s) {
+			ev.Thinking = thinking[len(s):]
+			sentThinking.WriteString(ev.Thinking)
+		}
+		return ev, ev.Content != "" || ev.Thinking != ""
+	}
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	stream(w, r, t, func(ev genEvent) any {
+		if !ev.done {
+			full.WriteString(ev.piece)
+			if !parse {
+				sentContent.WriteString(ev.piece)
+				return runner.ChatEvent{Content: ev.piece}
+			}
+			msg, err := llama.ParseChat(full.String(), true, pp)
+			if err != nil {
+				return nil // wait for more text
+			}
+			if d, ok := delta(msg.Content, msg.Thinking); ok {
+				return d
+			}
+			return nil
+		}
+		if ev.err != nil {
+			return runner.ChatEvent{Done: true, Error: ev.err.Error(), Code: runner.CodeOf(ev.err)}
+		}
+		final := runner.ChatEvent{Done: true, DoneReason: ev.reason, Timings: ev.timings}
+		msg := llama.ChatMessage{Role: "assistant", Content: full.String()}
+		if parse {
+			if m, err := llama.ParseChat(full.String(), false, pp); err == nil {
+				msg = m
+			}
+		}
+		// Send what the partial parses held back with the final event.
+		if d, ok := delta(msg.Content, msg.Thinking); ok {
+			final.Content, final.Thinking = d.Content, d.Thinking
+		}
+		out := &runner.Message{Role: "assistant", Content: msg.Content, Thinking: msg.Thinking}
+		for i, tc := range msg.ToolCalls {
+			args := json.RawMessage(tc.Arguments)
+			if !json.Valid(args) {
+				b, _ := json.Marshal(tc.Arguments)
+				args = b
+			}
+			out.ToolCalls = append(out.ToolCalls, runner.ToolCall{ID: tc.ID,
+				Function: runner.ToolCallFunction{Index: i, Name: tc.Name, Arguments: args}})
+		}
+		final.Message = out
+		return final
+	})
+}

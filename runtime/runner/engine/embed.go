@@ -1,0 +1,119 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/olmhq/olm/runtime/llama"
+	"github.com/olmhq/olm/runtime/runner"
+)
+
+// embedContext returns the embedding context, creating it on first use.
+// The caller must hold e.embMu (Load calls it before anything runs).
+func (e *Engine) embedContext() (*llama.Context, error) {
+	if e.embCtx != nil {
+		return e.embCtx, nil
+	}
+	pool := llama.PoolingDefault
+	if _, ok := e.model.Meta(e.model.Arch() + ".pooling_type"); !ok {
+		pool = llama.PoolingMean // generative models declare none
+	}
+	n := e.nCtxSeq
+	c, err := llama.NewContext(e.model, llama.ContextParams{
+		NumCtx:     n,
+		NumBatch:   n,
+		NumUBatch:  n, // non-causal pooling needs the whole input in one micro-batch
+		NumSeqMax:  1,
+		NumThreads: e.opts.NumThread,
+		Embeddings: true,
+		Pooling:    pool,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create embedding context: %w", err)
+	}
+	e.embCtx = c
+	return c, nil
+}
+
+// Embed returns one L2-normalized vector per input and the number of
+// tokens evaluated. An input longer than the context fails with
+// runner.ErrContextLength unless truncate is set.
+func (e *Engine) Embed(ctx context.Context, inputs []string, truncate bool) ([][]float32, int, error) {
+	e.embMu.Lock()
+	defer e.embMu.Unlock()
+	c, err := e.embedContext()
+	if err != nil {
+		return nil, 0, err
+	}
+	nCtx := c.NumCtx()
+	if u := c.NumUBatch(); u > 0 && u < nCtx {
+		nCtx = u
+	}
+	batch, err := llama.NewBatch(nCtx, 1)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer batch.Close()
+	encode := e.model.HasEncoder() && !e.model.HasDecoder()
+	out := make([][]float32, 0, len(inputs))
+	total := 0
+	for i, in := range inputs {
+		toks, err := e.model.Tokenize(in, true, false)
+		if err != nil {
+			return nil, 0, fmt.Errorf("%w: input %d: tokenize: %v", runner.ErrBadRequest, i, err)
+		}
+		if len(toks) == 0 {
+			return nil, 0, fmt.Errorf("%w: input %d is empty", runner.ErrBadRequest, i)
+		}
+		if len(toks) > nCtx {
+			if !truncate {
+				return nil, 0, fmt.Errorf("%w: input %d has %d tokens, the context holds %d (set truncate to cut it)",
+					runner.ErrContextLength, i, len(toks), nCtx)
+			}
+			toks = toks[:nCtx]
+		}
+		c.KVClear()
+		batch.Clear()
+		for p, t := range toks {
+			if err := batch.Add(t, p, true, 0); err != nil {
+				return nil, 0, err
+			}
+		}
+		if encode {
+			err = c.Encode(ctx, batch)
+		} else {
+			err = c.Decode(ctx, batch)
+		}
+		if err != nil {
+			return nil, 0, fmt.Errorf("embed input %d: %w", i, err)
+		}
+		v, err := c.SeqEmbeddings(0)
+		if err != nil {
+			return nil, 0, fmt.Errorf("embed input %d: %w", i, err)
+		}
+		out = append(out, llama.Normalize(append([]float32(nil), v...)))
+		total += len(toks)
+	}
+	return out, total, nil
+}
+
+func (e *Engine) handleEmbed(w http.ResponseWriter, r *http.Request) {
+	var req runner.EmbedRequest
+	if err := decode(r, &req); err != nil {
+		writeError(w, err)
+		return
+	}
+	if len(req.Input) == 0 {
+		writeError(w, fmt.Errorf("%w: no input", runner.ErrBadRequest))
+		return
+	}
+	start := time.Now()
+	vecs, n, err := e.Embed(r.Context(), req.Input, req.Truncate)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, runner.EmbedResponse{Embeddings: vecs, PromptEvalCount: n, Duration: time.Since(start)})
+}

@@ -1,0 +1,264 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/olmhq/olm/runtime/llama"
+	"github.com/olmhq/olm/runtime/runner"
+)
+
+// Engine is a loaded model with its slots and decode loop. Create it with
+// Load, serve it with Handler, stop it with Close. Its methods are safe for
+// concurrent use.
+type Engine struct {
+	opts   runner.LoadOptions
+	model  *llama.Model
+	lctx   *llama.Context       // generation context; nil for an embedding-only load
+	tmpl   *llama.ChatTemplates // nil when the model has no usable template
+	tmplMu sync.Mutex           // ChatTemplates is single-goroutine
+	info   runner.Info
+	log    io.Writer
+
+	nCtxSeq int // tokens per slot
+	nBatch  int
+
+	submit chan *task
+	stop   chan struct{}
+	loopWG sync.WaitGroup
+
+	embMu  sync.Mutex
+	embCtx *llama.Context
+
+	closeOnce sync.Once
+}
+
+// Load loads the model of o and starts the decode loop. log receives the
+// engine's messages (nil: discarded).
+func Load(ctx context.Context, o runner.LoadOptions, log io.Writer) (*Engine, error) {
+	if log == nil {
+		log = io.Discard
+	}
+	if o.Projector != "" {
+		return nil, fmt.Errorf("%w: multimodal projectors are not supported by this runner yet (%s)", runner.ErrUnsupported, o.Projector)
+	}
+	if len(o.Adapters) > 0 {
+		return nil, fmt.Errorf("%w: LoRA adapters are not supported by this runner yet (%s)", runner.ErrUnsupported, o.Adapters[0])
+	}
+	if o.Parallel <= 0 {
+		o.Parallel = 1
+	}
+	if o.NumBatch <= 0 {
+		o.NumBatch = runner.DefaultNumBatch
+	}
+	mp := llama.DefaultModelParams()
+	mp.NumGPULayers = o.NumGPU
+	mp.UseMMap = !o.NoMmap
+	mp.UseMLock = o.Mlock
+	model, err := llama.LoadModel(ctx, o.Model, mp)
+	if err != nil {
+		return nil, fmt.Errorf("load model %s: %w", o.Model, err)
+	}
+	e := &Engine{opts: o, model: model, log: log, submit: make(chan *task), stop: make(chan struct{})}
+
+	numCtx := o.NumCtx
+	if numCtx <= 0 {
+		numCtx = runner.DefaultNumCtx
+	}
+	if train := model.NumCtxTrain(); train > 0 && numCtx > train {
+		numCtx = train
+	}
+	e.nCtxSeq = numCtx
+	e.nBatch = o.NumBatch
+
+	if !o.EmbeddingOnly {
+		lctx, err := llama.NewContext(model, llama.ContextParams{
+			NumCtx:     numCtx * o.Parallel,
+			NumBatch:   o.NumBatch,
+			NumSeqMax:  o.Parallel,
+			NumThreads: o.NumThread,
+		})
+		if err != nil {
+			model.Close()
+			return nil, fmt.Errorf("create context (num_ctx %d × %d slots): %w", numCtx, o.Parallel, err)
+		}
+		e.lctx = lctx
+		e.nCtxSeq = lctx.NumCtxSeq()
+		e.nBatch = lctx.NumBatch()
+	} else {
+		if _, err := e.embedContext(); err != nil {
+			model.Close()
+			return nil, err
+		}
+	}
+	if model.ChatTemplate("") != "" {
+		if t, err := llama.NewChatTemplates(model, ""); err == nil {
+			e.tmpl = t
+		} else {
+			fmt.Fprintf(log, "olm runner: warning: the model's chat template does not compile, chat needs a template from the request: %v\n", err)
+		}
+	}
+	e.info = e.buildInfo()
+	if e.lctx != nil {
+		e.loopWG.Add(1)
+		go e.loop()
+	}
+	fmt.Fprintf(log, "olm runner: loaded %s (%s, %d params), %d slots × %d tokens, batch %d\n",
+		o.Model, model.Arch(), model.NumParams(), o.Parallel, e.nCtxSeq, e.nBatch)
+	return e, nil
+}
+
+// buildInfo gathers the model facts for /info.
+func (e *Engine) buildInfo() runner.Info {
+	m := e.model
+	meta := m.Metadata()
+	_, hasPooling := meta[m.Arch()+".pooling_type"]
+	var caps []string
+	if !e.opts.EmbeddingOnly && !(hasPooling && !m.HasDecoder()) {
+		caps = append(caps, runner.CapCompletion)
+	}
+	if hasPooling || e.opts.EmbeddingOnly {
+		caps = append(caps, runner.CapEmbedding)
+	}
+	if e.tmpl != nil {
+		c := e.tmpl.Caps()
+		if c["tools"] || c["supports_tools"] || c["supports_tool_calls"] {
+			caps = append(caps, runner.CapTools)
+		}
+		if c["thinking"] || c["supports_thinking"] || c["reasoning"] {
+			caps = append(caps, runner.CapThinking)
+		}
+	}
+	name := meta["general.name"]
+	return runner.Info{
+		ModelPath:     m.Path(),
+		Name:          name,
+		Architecture:  m.Arch(),
+		Description:   m.Description(),
+		ContextTrain:  m.NumCtxTrain(),
+		Embedding:     m.NumEmbd(),
+		Layers:        m.NumLayer(),
+		Vocab:         m.NumVocab(),
+		Params:        m.NumParams(),
+		Size:          m.Size(),
+		ChatTemplate:  m.ChatTemplate("") != "",
+		Capabilities:  caps,
+		Context:       e.nCtxSeq,
+		Batch:         e.nBatch,
+		Parallel:      e.opts.Parallel,
+		EmbeddingOnly: e.opts.EmbeddingOnly,
+		GPULayers:     e.opts.NumGPU,
+		Metadata:      meta,
+	}
+}
+
+// Info returns the model's metadata and the engine's configuration.
+func (e *Engine) Info() runner.Info { return e.info }
+
+// Close stops the decode loop (requests in flight end with an error) and
+// frees the model. It is idempotent.
+func (e *Engine) Close() error {
+	e.closeOnce.Do(func() {
+		close(e.stop)
+		e.loopWG.Wait()
+		if e.tmpl != nil {
+			e.tmpl.Close()
+		}
+		e.embMu.Lock()
+		if e.embCtx != nil {
+			e.embCtx.Close()
+		}
+		e.embMu.Unlock()
+		if e.lctx != nil {
+			e.lctx.Close()
+		}
+		e.model.Close()
+	})
+	return nil
+}
+
+// genEvent is what the decode loop tells a request's handler.
+type genEvent struct {
+	piece     string
+	done      bool
+	reason    string
+	timings   runner.Timings
+	context   []llama.Token
+	truncated bool
+	err       error
+}
+
+// task is one generation request inside the engine.
+type task struct {
+	ctx        context.Context
+	prompt     []llama.Token
+	sp         llama.SamplerParams
+	numPredict int
+	numKeep    int
+	stops      []string
+	special    map[llama.Token]bool // tokens rendered as text (preserved tokens)
+	out        *outbox[genEvent]
+}
+
+// errClosed is sent to requests when the engine shuts down.
+var errClosed = errors.New("runner is shutting down")
+
+// generate queues t and returns once the decode loop accepted it.
+func (e *Engine) generate(t *task) error {
+	if e.lctx == nil {
+		return fmt.Errorf("%w: this runner was loaded for embeddings only", runner.ErrUnsupported)
+	}
+	if len(t.prompt) == 0 {
+		return fmt.Errorf("%w: empty prompt", runner.ErrBadRequest)
+	}
+	for _, tok := range t.prompt {
+		if tok < 0 || int(tok) >= e.model.NumVocab() {
+			return fmt.Errorf("%w: token %d is outside the vocabulary (0..%d)", runner.ErrBadRequest, tok, e.model.NumVocab()-1)
+		}
+	}
+	select {
+	case e.submit <- t:
+		return nil
+	case <-e.stop:
+		return errClosed
+	case <-t.ctx.Done():
+		return t.ctx.Err()
+	}
+}
+
+// tokenizePrompt tokenizes a prompt with special tokens parsed, adding BOS
+// when the vocabulary wants one and the text does not start with it.
+func (e *Engine) tokenizePrompt(text string) ([]llama.Token, error) {
+	toks, err := e.model.Tokenize(text, true, true)
+	if err != nil {
+		return nil, fmt.Errorf("%w: tokenize: %v", runner.ErrBadRequest, err)
+	}
+	bos := e.model.BOS()
+	if len(toks) >= 2 && bos != llama.TokenNull && toks[0] == bos && toks[1] == bos {
+		toks = toks[1:]
+	}
+	return toks, nil
+}
+
+// samplerParams converts runner options to llama's.
+func (e *Engine) samplerParams(s runner.Sampling) llama.SamplerParams {
+	return llama.SamplerParams{
+		Temperature:      s.Temperature,
+		TopK:             s.TopK,
+		TopP:             s.TopP,
+		MinP:             s.MinP,
+		TypicalP:         s.TypicalP,
+		RepeatLastN:      s.RepeatLastN,
+		RepeatPenalty:    s.RepeatPenalty,
+		PresencePenalty:  s.PresencePenalty,
+		FrequencyPenalty: s.FrequencyPenalty,
+		Seed:             int64(s.Seed),
+		Mirostat:         llama.Mirostat(s.Mirostat),
+		MirostatTau:      s.MirostatTau,
+		MirostatEta:      s.MirostatEta,
+		NumCtx:           e.nCtxSeq,
+	}
+}
