@@ -22,6 +22,7 @@ type CLI struct {
 
 	Version VersionCmd `cmd:"" help:"Print the olm version."`
 	Runner  RunnerCmd  `cmd:"" hidden:"" passthrough:"" help:"Serve one model to the olm server (internal)."`
+	QuantizeWorker QuantizeWorkerCmd `cmd:"" name:"quantize-worker" hidden:"" help:"Quantize a GGUF with llama.cpp (internal)."`
 	// Commands are added below, one field each.
 }
 
