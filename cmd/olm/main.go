@@ -20,8 +20,8 @@ var version = "0.1.0-dev"
 type CLI struct {
 	Globals
 
-	Version VersionCmd `cmd:"" help:"Print the olm version."`
-	Runner  RunnerCmd  `cmd:"" hidden:"" passthrough:"" help:"Serve one model to the olm server (internal)."`
+	Version        VersionCmd        `cmd:"" help:"Print the olm version."`
+	Runner         RunnerCmd         `cmd:"" hidden:"" passthrough:"" help:"Serve one model to the olm server (internal)."`
 	QuantizeWorker QuantizeWorkerCmd `cmd:"" name:"quantize-worker" hidden:"" help:"Quantize a GGUF with llama.cpp (internal)."`
 	// Commands are added below, one field each.
 }
