@@ -1,0 +1,529 @@
+package sched
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/olmhq/olm/runtime/runner"
+)
+
+// Defaults used when an Options field is zero.
+const (
+	DefaultKeepAlive   = 5 * time.Minute
+	DefaultMaxLoaded   = 3
+	DefaultNumParallel = 1
+	DefaultMaxQueue    = 512
+)
+
+// Runner is a started model runner as the scheduler sees it.
+// *runner.Process implements it.
+type Runner interface {
+	// Client talks to the runner.
+	Client() *runner.Client
+	// Info is the model information the runner reported at start.
+	Info() *runner.Info
+	// Done is closed when the runner has exited.
+	Done() <-chan struct{}
+	// Err says why the runner exited (nil while it runs).
+	Err() error
+	// Close stops the runner and waits for it to exit.
+	Close() error
+}
+
+// Starter starts a runner for load. ctx bounds the start only.
+type Starter func(ctx context.Context, load runner.LoadOptions) (Runner, error)
+
+// ProcessStarter returns a Starter that runs `olm runner` child processes
+// with base (its Load field is replaced by each start's options).
+func ProcessStarter(base runner.StartOptions) Starter {
+	return func(ctx context.Context, load runner.LoadOptions) (Runner, error) {
+		o := base
+		o.Load = load
+		p, err := runner.Start(ctx, o)
+		if err != nil {
+			return nil, err
+		}
+		return p, nil
+	}
+}
+
+// Options configure a Scheduler. Only Start is required.
+type Options struct {
+	// Start starts runners; required.
+	Start Starter
+	// KeepAlive is how long an idle runner stays loaded when a request
+	// does not say: nil means DefaultKeepAlive (5m), 0 unloads as soon as
+	// the runner is idle, a negative value keeps it loaded until Unload or
+	// Close (OLM_KEEP_ALIVE).
+	KeepAlive *time.Duration
+	// MaxLoaded is the most runners loaded at once; 0 means
+	// DefaultMaxLoaded (3) (OLM_MAX_LOADED_MODELS).
+	MaxLoaded int
+	// NumParallel is the number of slots of each runner (requests it
+	// serves at once) when a Spec's Load.Parallel is 0; 0 means
+	// DefaultNumParallel (1) (OLM_NUM_PARALLEL).
+	NumParallel int
+	// MaxQueue is the most requests that may wait for one model; more get
+	// ErrQueueFull. 0 means DefaultMaxQueue (512).
+	MaxQueue int
+	// StartTimeout bounds one runner start; 0 means runner.DefaultStartTimeout.
+	StartTimeout time.Duration
+}
+
+// Spec names the model a request wants and how to load it.
+type Spec struct {
+	// Name is the model's name as users wrote it, shown by List
+	// (for example "llama3.2:latest").
+	Name string
+	// Digest identifies the model's content (its manifest digest); List
+	// reports it. Runners are shared by requests with equal Name, Digest
+	// and Load.
+	Digest string
+	// Load are the runner's load options; Load.Model is required.
+	// Load.Parallel 0 means Options.NumParallel.
+	Load runner.LoadOptions
+	// Size is the model's size in bytes for List; 0 uses the runner's
+	// reported tensor size.
+	Size int64
+	// Details is opaque data List returns with the model (the server puts
+	// its /api/ps details there).
+	Details any
+	// KeepAlive overrides Options.KeepAlive for this request: how long the
+	// runner stays loaded after the request, 0 = unload when idle,
+	// negative = until Unload. nil uses the default.
+	KeepAlive *time.Duration
+}
+
+// Status describes one loaded model (for /api/ps).
+type Status struct {
+	// Name and Digest are from the Spec that loaded it.
+	Name   string
+	Digest string
+	// Model is the GGUF path.
+	Model string
+	// Size is the model's size in bytes; SizeVRAM the part held in GPU
+	// memory (0 on CPU).
+	Size     int64
+	SizeVRAM int64
+	// ExpiresAt is when the idle runner will be unloaded; zero means never
+	// (negative keep_alive).
+	ExpiresAt time.Time
+	// Context is the context length of each slot; Parallel the slots.
+	Context  int
+	Parallel int
+	// Active is the number of requests using it now.
+	Active int
+	// Details is Spec.Details.
+	Details any
+	// Info is what the runner reported at start.
+	Info *runner.Info
+}
+
+// Scheduler hands out runners; see the package documentation.
+type Scheduler struct {
+	opts Options
+
+	mu      sync.Mutex
+	models  map[string]*loaded // by key, starting or ready
+	waiting map[string]int     // Gets waiting, by key
+	closing int                // runners being stopped, still holding memory
+	changed chan struct{}      // closed and replaced on every change
+	closed  bool
+}
+
+// loaded is one runner, starting or ready.
+type loaded struct {
+	key      string
+	spec     Spec
+	parallel int
+
+	ready    chan struct{} // closed when the start finished
+	r        Runner        // set before ready is closed, on success
+	startErr error
+
+	refs      int
+	lastUsed  time.Time
+	expiresAt time.Time
+	timer     *time.Timer
+	gen       int  // bumps on every use, so stale timers do nothing
+	unload    bool // unload as soon as idle
+	dead      bool // exited or removed
+}
+
+// New returns a scheduler with opts.
+func New(opts Options) *Scheduler {
+	if opts.MaxLoaded <= 0 {
+		opts.MaxLoaded = DefaultMaxLoaded
+	}
+	if opts.NumParallel <= 0 {
+		opts.NumParallel = DefaultNumParallel
+	}
+	if opts.MaxQueue <= 0 {
+		opts.MaxQueue = DefaultMaxQueue
+	}
+	if opts.KeepAlive == nil {
+		d := DefaultKeepAlive
+		opts.KeepAlive = &d
+	}
+	return &Scheduler{
+		opts:    opts,
+		models:  map[string]*loaded{},
+		waiting: map[string]int{},
+		changed: make(chan struct{}),
+	}
+}
+
+// broadcast wakes every waiter; s.mu must be held.
+func (s *Scheduler) broadcast() {
+	close(s.changed)
+	s.changed = make(chan struct{})
+}
+
+func keyOf(spec Spec) string {
+	b, _ := json.Marshal(struct {
+		N, D string
+		L    runner.LoadOptions
+	}{spec.Name, spec.Digest, spec.Load})
+	return string(b)
+}
+
+// Lease is one request's use of a runner. Release it when the request ends.
+type Lease struct {
+	s    *Scheduler
+	l    *loaded
+	ka   time.Duration
+	once sync.Once
+}
+
+// Client talks to the leased runner.
+func (l *Lease) Client() *runner.Client { return l.l.r.Client() }
+
+// Info is the leased runner's model information.
+func (l *Lease) Info() *runner.Info { return l.l.r.Info() }
+
+// Runner is the leased runner.
+func (l *Lease) Runner() Runner { return l.l.r }
+
+// Release ends the lease; the runner's keep_alive starts when its last
+// lease is released. It is idempotent.
+func (l *Lease) Release() {
+	l.once.Do(func() { l.s.release(l.l, l.ka) })
+}
+
+// Get returns a lease on a ready runner for spec, starting one if needed.
+// It waits (until ctx ends) while the runner's slots are all in use or, to
+// load a new model, while every loaded runner is busy. A start failure (for
+// example a corrupt GGUF: runner.ErrRunnerExited with the runner's message)
+// is returned to every request waiting for that start.
+func (s *Scheduler) Get(ctx context.Context, spec Spec) (*Lease, error) {
+	if spec.Load.Model == "" {
+		return nil, fmt.Errorf("%s: %w", spec.Name, ErrNoModel)
+	}
+	if spec.Load.Parallel <= 0 {
+		spec.Load.Parallel = s.opts.NumParallel
+	}
+	ka := *s.opts.KeepAlive
+	if spec.KeepAlive != nil {
+		ka = *spec.KeepAlive
+	}
+	key := keyOf(spec)
+	queued := false
+	s.mu.Lock()
+	defer func() {
+		if queued {
+			s.waiting[key]--
+			if s.waiting[key] <= 0 {
+				delete(s.waiting, key)
+			}
+		}
+		s.mu.Unlock()
+	}()
+	for {
+		if s.closed {
+			return nil, ErrClosed
+		}
+		l := s.models[key]
+		if l != nil {
+			// Busy, or being unloaded: wait for a slot or for it to go.
+			if !l.unload && l.refs < l.parallel {
+				l.refs++
+				l.gen++
+				if l.timer != nil {
+					l.timer.Stop()
+					l.timer = nil
+				}
+				l.spec.Details, l.spec.Size = spec.Details, spec.Size
+				s.mu.Unlock()
+				err := s.waitReady(ctx, l)
+				s.mu.Lock()
+				if err != nil {
+					if l.startErr == nil { // we gave up; the start goes on
+						l.refs--
+						s.idle(l, ka)
+					}
+					return nil, err
+				}
+				return &Lease{s: s, l: l, ka: ka}, nil
+			}
+		} else if s.loadedCount() < s.opts.MaxLoaded {
+			l := &loaded{key: key, spec: spec, parallel: spec.Load.Parallel, ready: make(chan struct{})}
+			s.models[key] = l
+			go s.start(l)
+			continue // take a slot of it on the next pass
+		} else if victim := s.lruIdle(); victim != nil {
+			s.remove(victim)
+			s.closing++
+			s.mu.Unlock()
+			victim.r.Close()
+			s.mu.Lock()
+			s.closing--
+			s.broadcast()
+			continue
+		}
+		// Wait for a slot, for room to load, or for the start to finish.
+		if !queued {
+			if s.waiting[key] >= s.opts.MaxQueue {
+				return nil, fmt.Errorf("%s: %w", spec.Name, ErrQueueFull)
+			}
+			s.waiting[key]++
+			queued = true
+		}
+		ch := s.changed
+		s.mu.Unlock()
+		select {
+		case <-ch:
+			s.mu.Lock()
+		case <-ctx.Done():
+			s.mu.Lock()
+			return nil, context.Cause(ctx)
+		}
+	}
+}
+
+// waitReady waits for l's start to finish and returns its error.
+func (s *Scheduler) waitReady(ctx context.Context, l *loaded) error {
+	select {
+	case <-l.ready:
+		if l.startErr != nil {
+			return fmt.Errorf("%s: %w", l.spec.Name, l.startErr)
+		}
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+}
+
+// start runs the Starter for l and publishes the result.
+func (s *Scheduler) start(l *loaded) {
+	ctx := context.Background()
+	if s.opts.StartTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, s.opts.StartTimeout)
+		defer cancel()
+	}
+	r, err := s.opts.Start(ctx, l.spec.Load)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err != nil {
+		l.startErr = err
+		s.remove(l)
+		close(l.ready)
+		s.broadcast()
+		return
+	}
+	l.r = r
+	l.lastUsed = time.Now()
+	close(l.ready)
+	if s.closed {
+		s.remove(l)
+		go r.Close()
+		return
+	}
+	if l.refs == 0 { // everyone who waited gave up
+		s.idle(l, *s.opts.KeepAlive)
+	}
+	go s.watch(l)
+	s.broadcast()
+}
+
+// watch forgets l when its runner exits on its own.
+func (s *Scheduler) watch(l *loaded) {
+	<-l.r.Done()
+	s.mu.Lock()
+	s.remove(l)
+	s.broadcast()
+	s.mu.Unlock()
+}
+
+// remove takes l out of the table (s.mu held). It does not stop the runner.
+func (s *Scheduler) remove(l *loaded) {
+	l.dead = true
+	l.gen++
+	if l.timer != nil {
+		l.timer.Stop()
+		l.timer = nil
+	}
+	if s.models[l.key] == l {
+		delete(s.models, l.key)
+	}
+}
+
+// loadedCount is the number of runners holding memory (s.mu held).
+func (s *Scheduler) loadedCount() int { return len(s.models) + s.closing }
+
+// lruIdle returns the least recently used ready runner with no requests,
+// or nil (s.mu held).
+func (s *Scheduler) lruIdle() *loaded {
+	var best *loaded
+	for _, l := range s.models {
+		if l.refs > 0 || l.r == nil || l.dead {
+			continue
+		}
+		if best == nil || l.lastUsed.Before(best.lastUsed) {
+			best = l
+		}
+	}
+	return best
+}
+
+// release ends one lease on l.
+func (s *Scheduler) release(l *loaded, ka time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l.refs--
+	l.lastUsed = time.Now()
+	s.idle(l, ka)
+	s.broadcast()
+}
+
+// idle arms l's keep-alive when its last request is done (s.mu held).
+func (s *Scheduler) idle(l *loaded, ka time.Duration) {
+	if l.dead {
+		return
+	}
+	l.gen++
+	if l.timer != nil {
+		l.timer.Stop()
+		l.timer = nil
+	}
+	switch {
+	case ka < 0:
+		l.expiresAt = time.Time{}
+	default:
+		l.expiresAt = time.Now().Add(ka)
+	}
+	if l.refs > 0 || l.r == nil {
+		return
+	}
+	if l.unload || ka == 0 {
+		s.stop(l)
+		return
+	}
+	if ka > 0 {
+		gen := l.gen
+		l.timer = time.AfterFunc(ka, func() {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			if l.gen == gen && l.refs == 0 && !l.dead {
+				s.stop(l)
+				s.broadcast()
+			}
+		})
+	}
+}
+
+// stop removes l and stops its runner in the background, counting it as
+// loaded until it has exited (s.mu held).
+func (s *Scheduler) stop(l *loaded) {
+	s.remove(l)
+	s.closing++
+	go func() {
+		l.r.Close()
+		s.mu.Lock()
+		s.closing--
+		s.broadcast()
+		s.mu.Unlock()
+	}()
+}
+
+// Unload stops the runners of the model called name: at once when idle,
+// else as soon as their requests finish. It returns ErrNotLoaded when
+// none is loaded.
+func (s *Scheduler) Unload(ctx context.Context, name string) error {
+	s.mu.Lock()
+	var wait []*loaded
+	for _, l := range s.models {
+		if l.spec.Name != name {
+			continue
+		}
+		l.unload = true
+		wait = append(wait, l)
+		if l.refs == 0 && l.r != nil {
+			s.stop(l)
+		}
+	}
+	s.broadcast()
+	s.mu.Unlock()
+	if len(wait) == 0 {
+		return fmt.Errorf("%s: %w", name, ErrNotLoaded)
+	}
+	return nil
+}
+
+// List returns the loaded (ready) models, by name.
+func (s *Scheduler) List() []Status {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Status, 0, len(s.models))
+	for _, l := range s.models {
+		if l.r == nil || l.dead {
+			continue
+		}
+		info := l.r.Info()
+		st := Status{
+			Name: l.spec.Name, Digest: l.spec.Digest, Model: l.spec.Load.Model,
+			Size: l.spec.Size, ExpiresAt: l.expiresAt, Parallel: l.parallel,
+			Active: l.refs, Details: l.spec.Details, Info: info,
+		}
+		if info != nil {
+			if st.Size == 0 {
+				st.Size = int64(info.Size)
+			}
+			st.SizeVRAM = int64(info.SizeVRAM)
+			st.Context = info.Context
+		}
+		if l.refs > 0 && *s.opts.KeepAlive >= 0 && st.ExpiresAt.IsZero() {
+			st.ExpiresAt = time.Now().Add(*s.opts.KeepAlive)
+		}
+		out = append(out, st)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Close stops every runner and makes later Gets fail with ErrClosed.
+// Requests in flight fail with runner.ErrRunnerExited.
+func (s *Scheduler) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	var rs []Runner
+	for _, l := range s.models {
+		if l.r != nil {
+			rs = append(rs, l.r)
+		}
+		s.remove(l)
+	}
+	s.broadcast()
+	s.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, r := range rs {
+		wg.Add(1)
+		go func() { defer wg.Done(); r.Close() }()
+	}
+	wg.Wait()
+	return nil
+}
