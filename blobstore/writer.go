@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -36,7 +37,7 @@ type Writer struct {
 	hold   func()
 	h      hash.Hash
 	off    int64
-	random bool
+	random atomic.Bool // set by WriteAt: the inline hash no longer covers the file
 }
 
 // OpenWriter opens the ingest file of desc for writing, waiting while another
@@ -112,7 +113,7 @@ func (w *Writer) Resume(ctx context.Context) (int64, error) {
 		return 0, err
 	}
 	w.h.Reset()
-	w.random = false
+	w.random.Store(false)
 	r := io.NewSectionReader(w.f, 0, n)
 	if _, err := io.CopyBuffer(w.h, ctxReader{ctx, r}, make([]byte, 1<<20)); err != nil {
 		return 0, fmt.Errorf("blobstore: resume %s: %w", w.desc.Digest, err)
@@ -127,7 +128,8 @@ func (w *Writer) Reset() error {
 		return fmt.Errorf("blobstore: ingest: %w", err)
 	}
 	w.h.Reset()
-	w.off, w.random = 0, false
+	w.off = 0
+	w.random.Store(false)
 	return nil
 }
 
@@ -150,7 +152,7 @@ func (w *Writer) WriteAt(p []byte, off int64) (int, error) {
 	if off < 0 || off+int64(len(p)) > w.desc.Size {
 		return 0, fmt.Errorf("blob %s: write at %d+%d is beyond the %d bytes announced: %w", w.desc.Digest, off, len(p), w.desc.Size, ErrSizeMismatch)
 	}
-	w.random = true
+	w.random.Store(true)
 	return w.f.WriteAt(p, off)
 }
 
@@ -198,7 +200,7 @@ func (w *Writer) Commit(ctx context.Context, sum digest.Digest) error {
 		return fmt.Errorf("blob %s: got %d bytes, want %d: %w", w.desc.Digest, size, w.desc.Size, ErrSizeMismatch)
 	}
 	if sum == "" {
-		if w.random || w.off != size {
+		if w.random.Load() || w.off != size {
 			if _, err := w.Resume(ctx); err != nil {
 				return err
 			}
