@@ -1,0 +1,432 @@
+// shim.cpp implements shim.h over llama.cpp's C API and its C++ `common`
+// library. It never throws across the C boundary: every exception becomes an
+// error string.
+
+#include "shim.h"
+
+#include "chat.h"
+#include "common.h"
+#include "json-schema-to-grammar.h"
+#include "log.h"
+
+#include <nlohmann/json.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <string>
+#include <vector>
+
+using ojson = nlohmann::ordered_json;
+
+static char * dup_str(const std::string & s) {
+    char * p = (char *) std::malloc(s.size() + 1);
+    if (p) {
+        std::memcpy(p, s.data(), s.size());
+        p[s.size()] = 0;
+    }
+    return p;
+}
+
+static void set_err(char ** err, const std::string & msg) {
+    if (err) {
+        *err = dup_str(msg);
+    }
+}
+
+extern "C" void olm_free(char * p) { std::free(p); }
+
+// ---- logging ----
+
+static std::atomic<int> g_log_min{0};
+static std::mutex       g_log_mu;
+static std::string      g_last_error;
+static int              g_last_level = GGML_LOG_LEVEL_NONE;
+
+static void olm_log_cb(enum ggml_log_level level, const char * text, void * /*user*/) {
+    std::lock_guard<std::mutex> lk(g_log_mu);
+    int lvl = level;
+    if (lvl == GGML_LOG_LEVEL_CONT) {
+        lvl = g_last_level;
+    } else {
+        g_last_level = lvl;
+    }
+    if (lvl == GGML_LOG_LEVEL_ERROR && text) {
+        if (level != GGML_LOG_LEVEL_CONT) {
+            g_last_error.clear();
+        }
+        if (g_last_error.size() < 4096) {
+            g_last_error += text;
+        }
+    }
+    int min = g_log_min.load(std::memory_order_relaxed);
+    if (min == 0 || lvl < min || text == nullptr) {
+        return;
+    }
+    fputs(text, stderr);
+    fflush(stderr);
+}
+
+extern "C" void olm_log_init(void) {
+    llama_log_set(olm_log_cb, nullptr);
+    common_log_set_verbosity_thold(-1);
+    common_log_pause(common_log_main());
+}
+
+extern "C" void olm_log_set_level(int min_level) {
+    g_log_min.store(min_level, std::memory_order_relaxed);
+    if (min_level == 0) {
+        common_log_set_verbosity_thold(-1);
+    } else {
+        common_log_set_verbosity_thold(min_level <= GGML_LOG_LEVEL_DEBUG ? LOG_DEFAULT_DEBUG : 0);
+        common_log_resume(common_log_main());
+    }
+}
+
+extern "C" char * olm_log_last_error(void) {
+    std::lock_guard<std::mutex> lk(g_log_mu);
+    if (g_last_error.empty()) {
+        return nullptr;
+    }
+    std::string s = g_last_error;
+    g_last_error.clear();
+    while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) {
+        s.pop_back();
+    }
+    return dup_str(s);
+}
+
+// ---- callbacks ----
+
+extern "C" bool olm_abort_cb(void * flag) {
+    return __atomic_load_n((int32_t *) flag, __ATOMIC_RELAXED) != 0;
+}
+
+extern "C" bool olm_progress_cb(float /*progress*/, void * flag) {
+    return __atomic_load_n((int32_t *) flag, __ATOMIC_RELAXED) == 0;
+}
+
+// ---- sampling ----
+
+extern "C" struct llama_sampler * olm_grammar_init(const struct llama_vocab * vocab, const char * grammar, bool lazy,
+                                                   const char ** patterns, size_t n_patterns,
+                                                   const llama_token * tokens, size_t n_tokens, char ** err) {
+    try {
+        llama_sampler * s = nullptr;
+        if (lazy) {
+            s = llama_sampler_init_grammar_lazy_patterns(vocab, grammar, "root", patterns, n_patterns, tokens, n_tokens);
+        } else {
+            s = llama_sampler_init_grammar(vocab, grammar, "root");
+        }
+        if (!s) {
+            char * last = olm_log_last_error();
+            set_err(err, last ? last : "grammar does not parse");
+            olm_free(last);
+        }
+        return s;
+    } catch (const std::exception & e) {
+        set_err(err, e.what());
+        return nullptr;
+    }
+}
+
+struct olm_sampler {
+    llama_sampler *               chain   = nullptr;
+    llama_sampler *               grammar = nullptr;
+    std::vector<llama_token_data> cur;
+};
+
+extern "C" olm_sampler * olm_sampler_new(struct llama_sampler * chain, struct llama_sampler * grammar) {
+    auto * s    = new olm_sampler;
+    s->chain    = chain;
+    s->grammar  = grammar;
+    return s;
+}
+
+extern "C" void olm_sampler_free(olm_sampler * s) {
+    if (!s) {
+        return;
+    }
+    if (s->chain) {
+        llama_sampler_free(s->chain);
+    }
+    if (s->grammar) {
+        llama_sampler_free(s->grammar);
+    }
+    delete s;
+}
+
+static void fill_candidates(olm_sampler * s, const float * logits, int n_vocab, llama_token_data_array & arr) {
+    s->cur.resize(n_vocab);
+    for (llama_token t = 0; t < n_vocab; t++) {
+        s->cur[t] = llama_token_data{ t, logits[t], 0.0f };
+    }
+    arr = llama_token_data_array{ s->cur.data(), s->cur.size(), -1, false };
+}
+
+extern "C" int olm_sampler_sample(olm_sampler * s, struct llama_context * ctx, int32_t idx, llama_token * out, char ** err) {
+    try {
+        const float * logits = llama_get_logits_ith(ctx, idx);
+        if (!logits) {
+            set_err(err, "no logits for output " + std::to_string(idx));
+            return -1;
+        }
+        const int n_vocab = llama_vocab_n_tokens(llama_model_get_vocab(llama_get_model(ctx)));
+        llama_token_data_array arr;
+        fill_candidates(s, logits, n_vocab, arr);
+        llama_sampler_apply(s->chain, &arr);
+        if (arr.selected < 0 || arr.selected >= (int64_t) arr.size) {
+            set_err(err, "sampler chain selected no token");
+            return -1;
+        }
+        llama_token id = arr.data[arr.selected].id;
+        if (s->grammar) {
+            // cheap check: is the chosen token allowed?
+            llama_token_data       one     = { id, 1.0f, 0.0f };
+            llama_token_data_array one_arr = { &one, 1, -1, false };
+            llama_sampler_apply(s->grammar, &one_arr);
+            if (std::isinf(one_arr.data[0].logit) && one_arr.data[0].logit < 0) {
+                // no: constrain all candidates, then sample again
+                fill_candidates(s, logits, n_vocab, arr);
+                llama_sampler_apply(s->grammar, &arr);
+                bool any = false;
+                for (size_t i = 0; i < arr.size; i++) {
+                    if (!(std::isinf(arr.data[i].logit) && arr.data[i].logit < 0)) {
+                        any = true;
+                        break;
+                    }
+                }
+                if (!any) {
+                    set_err(err, "grammar allows no token here");
+                    return -1;
+                }
+                llama_sampler_apply(s->chain, &arr);
+                if (arr.selected < 0 || arr.selected >= (int64_t) arr.size) {
+                    set_err(err, "sampler chain selected no token");
+                    return -1;
+                }
+                id = arr.data[arr.selected].id;
+            }
+            llama_sampler_accept(s->grammar, id);
+        }
+        llama_sampler_accept(s->chain, id);
+        *out = id;
+        return 0;
+    } catch (const std::exception & e) {
+        set_err(err, e.what());
+        return -1;
+    }
+}
+
+extern "C" int olm_sampler_accept(olm_sampler * s, llama_token token, bool grammar, char ** err) {
+    try {
+        if (grammar && s->grammar) {
+            llama_sampler_accept(s->grammar, token);
+        }
+        llama_sampler_accept(s->chain, token);
+        return 0;
+    } catch (const std::exception & e) {
+        set_err(err, e.what());
+        return -1;
+    }
+}
+
+extern "C" void olm_sampler_reset(olm_sampler * s) {
+    llama_sampler_reset(s->chain);
+    if (s->grammar) {
+        llama_sampler_reset(s->grammar);
+    }
+}
+
+// ---- chat templates ----
+
+struct olm_chat_templates {
+    common_chat_templates_ptr tmpls;
+};
+
+extern "C" olm_chat_templates * olm_chat_templates_init(const struct llama_model * model, const char * override, char ** err) {
+    try {
+        std::string ov = override ? override : "";
+        if (!model && ov.empty()) {
+            set_err(err, "no model and no template");
+            return nullptr;
+        }
+        auto * t  = new olm_chat_templates;
+        t->tmpls  = common_chat_templates_init(model, ov);
+        if (!t->tmpls) {
+            delete t;
+            set_err(err, "template does not parse");
+            return nullptr;
+        }
+        return t;
+    } catch (const std::exception & e) {
+        set_err(err, e.what());
+        return nullptr;
+    }
+}
+
+extern "C" void olm_chat_templates_free(olm_chat_templates * t) { delete t; }
+
+extern "C" char * olm_chat_templates_source(olm_chat_templates * t) {
+    try {
+        return dup_str(common_chat_templates_source(t->tmpls.get()));
+    } catch (const std::exception &) {
+        return dup_str("");
+    }
+}
+
+extern "C" char * olm_chat_templates_caps(olm_chat_templates * t) {
+    try {
+        ojson out = ojson::object();
+        for (const auto & kv : common_chat_templates_get_caps(t->tmpls.get())) {
+            out[kv.first] = kv.second;
+        }
+        out["supports_thinking"] = common_chat_templates_support_enable_thinking(t->tmpls.get());
+        return dup_str(out.dump());
+    } catch (const std::exception &) {
+        return dup_str("{}");
+    }
+}
+
+static const char * trigger_type_name(common_grammar_trigger_type t) {
+    switch (t) {
+        case COMMON_GRAMMAR_TRIGGER_TYPE_TOKEN:        return "token";
+        case COMMON_GRAMMAR_TRIGGER_TYPE_WORD:         return "word";
+        case COMMON_GRAMMAR_TRIGGER_TYPE_PATTERN:      return "pattern";
+        case COMMON_GRAMMAR_TRIGGER_TYPE_PATTERN_FULL: return "pattern_full";
+    }
+    return "word";
+}
+
+// input JSON:
+// { "messages": [OpenAI messages], "tools": [OpenAI tools], "tool_choice": "auto",
+//   "parallel_tool_calls": bool, "json_schema": "<schema text>", "grammar": "...",
+//   "add_generation_prompt": bool, "continue_final": bool, "enable_thinking": bool,
+//   "extract_thinking": bool, "kwargs": {name: "<json text>"}, "now": unix seconds }
+extern "C" char * olm_chat_apply(olm_chat_templates * t, const char * input_json, char ** err) {
+    try {
+        ojson in = ojson::parse(input_json);
+        common_chat_templates_inputs inputs;
+        inputs.messages = common_chat_msgs_parse_oaicompat(common_json::parse(in.value("messages", ojson::array()).dump()));
+        if (in.contains("tools") && !in["tools"].is_null()) {
+            inputs.tools = common_chat_tools_parse_oaicompat(common_json::parse(in["tools"].dump()));
+        }
+        inputs.tool_choice          = common_chat_tool_choice_parse_oaicompat(in.value("tool_choice", std::string("auto")));
+        inputs.parallel_tool_calls  = in.value("parallel_tool_calls", false);
+        inputs.json_schema          = in.value("json_schema", std::string());
+        inputs.grammar              = in.value("grammar", std::string());
+        inputs.add_generation_prompt = in.value("add_generation_prompt", true);
+        if (in.value("continue_final", false)) {
+            inputs.continue_final_message = COMMON_CHAT_CONTINUATION_AUTO;
+            inputs.add_generation_prompt  = false;
+        }
+        inputs.enable_thinking  = in.value("enable_thinking", true);
+        inputs.reasoning_format = in.value("extract_thinking", true) ? COMMON_REASONING_FORMAT_DEEPSEEK : COMMON_REASONING_FORMAT_NONE;
+        if (in.contains("kwargs") && in["kwargs"].is_object()) {
+            for (const auto & kv : in["kwargs"].items()) {
+                inputs.chat_template_kwargs[kv.key()] = kv.value().get<std::string>();
+            }
+        }
+        if (in.contains("now") && in["now"].is_number()) {
+            inputs.now = std::chrono::system_clock::time_point(std::chrono::seconds(in["now"].get<int64_t>()));
+        }
+
+        common_chat_params p = common_chat_templates_apply(t->tmpls.get(), inputs);
+
+        ojson out;
+        out["prompt"]       = p.prompt;
+        out["grammar"]      = p.grammar;
+        out["grammar_lazy"] = p.grammar_lazy;
+        ojson trig = ojson::array();
+        for (const auto & g : p.grammar_triggers) {
+            ojson j;
+            j["type"]  = trigger_type_name(g.type);
+            j["value"] = g.value;
+            j["token"] = g.token;
+            trig.push_back(j);
+        }
+        out["grammar_triggers"]   = trig;
+        out["preserved_tokens"]   = p.preserved_tokens;
+        out["additional_stops"]   = p.additional_stops;
+        out["format"]             = (int) p.format;
+        out["format_name"]        = common_chat_format_name(p.format);
+        out["parser"]             = p.parser;
+        out["generation_prompt"]  = p.generation_prompt;
+        out["supports_thinking"]  = p.supports_thinking;
+        out["thinking_start_tag"] = p.thinking_start_tag;
+        out["thinking_end_tags"]  = p.thinking_end_tags;
+        return dup_str(out.dump());
+    } catch (const std::exception & e) {
+        set_err(err, e.what());
+        return nullptr;
+    }
+}
+
+// params JSON: { "format": int, "parser": "...", "generation_prompt": "...",
+//                "extract_thinking": bool, "parse_tool_calls": bool }
+extern "C" char * olm_chat_parse(const char * text, bool partial, const char * params_json, char ** err) {
+    try {
+        ojson in = ojson::parse(params_json);
+        common_chat_parser_params pp;
+        int format = in.value("format", 0);
+        if (format < 0 || format >= COMMON_CHAT_FORMAT_COUNT) {
+            set_err(err, "unknown chat format " + std::to_string(format));
+            return nullptr;
+        }
+        pp.format            = (common_chat_format) format;
+        pp.reasoning_format  = in.value("extract_thinking", false) ? COMMON_REASONING_FORMAT_DEEPSEEK : COMMON_REASONING_FORMAT_NONE;
+        pp.generation_prompt = in.value("generation_prompt", std::string());
+        pp.parse_tool_calls  = in.value("parse_tool_calls", false);
+        std::string parser   = in.value("parser", std::string());
+        if (!parser.empty()) {
+            pp.parser.load(parser);
+        }
+        common_chat_msg msg = common_chat_parse(text, partial, pp);
+        ojson out;
+        out["role"]              = msg.role.empty() ? "assistant" : msg.role;
+        out["content"]           = msg.content;
+        out["reasoning_content"] = msg.reasoning_content;
+        ojson calls = ojson::array();
+        for (const auto & tc : msg.tool_calls) {
+            ojson c;
+            c["id"]        = tc.id;
+            c["name"]      = tc.name;
+            c["arguments"] = tc.arguments;
+            calls.push_back(c);
+        }
+        out["tool_calls"] = calls;
+        return dup_str(out.dump());
+    } catch (const std::exception & e) {
+        set_err(err, e.what());
+        return nullptr;
+    }
+}
+
+extern "C" char * olm_json_schema_to_grammar(const char * schema_json, char ** err) {
+    try {
+        return dup_str(json_schema_to_grammar(common_json::parse(schema_json)));
+    } catch (const std::exception & e) {
+        set_err(err, e.what());
+        return nullptr;
+    }
+}
+
+extern "C" int olm_quantize(const char * in, const char * out, const llama_model_quantize_params * params, char ** err) {
+    try {
+        uint32_t rc = llama_model_quantize(in, out, params);
+        if (rc != 0) {
+            char * last = olm_log_last_error();
+            set_err(err, last ? last : "llama_model_quantize failed");
+            olm_free(last);
+            return -1;
+        }
+        return 0;
+    } catch (const std::exception & e) {
+        set_err(err, e.what());
+        return -1;
+    }
+}

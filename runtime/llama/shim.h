@@ -1,0 +1,72 @@
+// shim.h is the tiny C interface olm's Go code uses for the parts of
+// llama.cpp that are C++ only (the `common` library: jinja chat templates,
+// chat output parsing, JSON schema to GBNF) and for the hot sampling path.
+// Structured data crosses the boundary as JSON text. Every char* the shim
+// returns is owned by the caller and freed with olm_free.
+#ifndef OLM_SHIM_H
+#define OLM_SHIM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "llama.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+// olm_free frees a string returned by the shim.
+void olm_free(char * p);
+
+// Logging: lines below min_level (a ggml_log_level; 0 = off) are dropped.
+// The most recent error line is kept for error messages.
+void   olm_log_init(void);
+void   olm_log_set_level(int min_level);
+char * olm_log_last_error(void); // NULL when none; clears it
+
+// Callbacks that read a flag (an int32 the Go side sets atomically).
+bool olm_abort_cb(void * flag);
+bool olm_progress_cb(float progress, void * flag);
+
+// Grammar sampler: returns NULL and sets *err on failure.
+struct llama_sampler * olm_grammar_init(const struct llama_vocab * vocab, const char * grammar, bool lazy,
+                                        const char ** patterns, size_t n_patterns,
+                                        const llama_token * tokens, size_t n_tokens, char ** err);
+
+// A sampler = a llama.cpp chain plus an optional grammar sampler, sampled
+// the way llama.cpp's common_sampler does (grammar checked on the chosen
+// token first, applied to all candidates only when it rejects it).
+typedef struct olm_sampler olm_sampler;
+olm_sampler * olm_sampler_new(struct llama_sampler * chain, struct llama_sampler * grammar);
+void          olm_sampler_free(olm_sampler * s);
+// returns 0 and sets *out, or -1 and sets *err
+int           olm_sampler_sample(olm_sampler * s, struct llama_context * ctx, int32_t idx, llama_token * out, char ** err);
+// accept into the chain (penalty history) and, if grammar is true, the grammar
+int           olm_sampler_accept(olm_sampler * s, llama_token token, bool grammar, char ** err);
+void          olm_sampler_reset(olm_sampler * s);
+
+// Chat templates (common_chat_templates).
+typedef struct olm_chat_templates olm_chat_templates;
+// model may be NULL when override is non-empty.
+olm_chat_templates * olm_chat_templates_init(const struct llama_model * model, const char * override, char ** err);
+void                 olm_chat_templates_free(olm_chat_templates * t);
+char *               olm_chat_templates_source(olm_chat_templates * t);
+char *               olm_chat_templates_caps(olm_chat_templates * t); // JSON object of bools
+// input: JSON (see chat.go); returns JSON result or NULL with *err.
+char *               olm_chat_apply(olm_chat_templates * t, const char * input_json, char ** err);
+
+// Parse model output: params JSON (see chat.go); returns a JSON message.
+char * olm_chat_parse(const char * text, bool partial, const char * params_json, char ** err);
+
+// JSON schema (JSON text) to GBNF.
+char * olm_json_schema_to_grammar(const char * schema_json, char ** err);
+
+// Quantize: returns 0 on success; catches C++ exceptions into *err.
+int olm_quantize(const char * in, const char * out, const llama_model_quantize_params * params, char ** err);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
