@@ -135,9 +135,9 @@ type applyInput struct {
 }
 
 type applyOutput struct {
-	Prompt          string   `json:"prompt"`
-	Grammar         string   `json:"grammar"`
-	GrammarLazy     bool     `json:"grammar_lazy"`
+	Prompt          string `json:"prompt"`
+	Grammar         string `json:"grammar"`
+	GrammarLazy     bool   `json:"grammar_lazy"`
 	GrammarTriggers []struct {
 		Type  string `json:"type"`
 		Value string `json:"value"`

@@ -153,7 +153,7 @@ func TestModelMetadata(t *testing.T) {
 	if m.BOS() != 1 || m.EOS() != 2 {
 		t.Errorf("BOS %d EOS %d, want 1 and 2", m.BOS(), m.EOS())
 	}
-	if !m.IsEOG(m.EOS()) || m.IsEOG(m.BOS()) || m.IsEOG(-5) || m.IsEOG(1 << 20) {
+	if !m.IsEOG(m.EOS()) || m.IsEOG(m.BOS()) || m.IsEOG(-5) || m.IsEOG(1<<20) {
 		t.Error("IsEOG wrong")
 	}
 	if !m.AddBOS() {

@@ -102,40 +102,40 @@ func (m *Model) IsControl(t Token) bool   { return false }
 // NewContext creates an inference context; without cgo it returns ErrNoCGO.
 func NewContext(m *Model, p ContextParams) (*Context, error) { return nil, ErrNoCGO }
 
-func (c *Context) Close() error                                 { return nil }
-func (c *Context) Model() *Model                                { return nil }
-func (c *Context) NumCtx() int                                  { return 0 }
-func (c *Context) NumCtxSeq() int                               { return 0 }
-func (c *Context) NumBatch() int                                { return 0 }
-func (c *Context) NumUBatch() int                               { return 0 }
-func (c *Context) NumSeqMax() int                               { return 0 }
-func (c *Context) Decode(ctx context.Context, b *Batch) error   { return ErrNoCGO }
-func (c *Context) Encode(ctx context.Context, b *Batch) error   { return ErrNoCGO }
-func (c *Context) Logits(i int) ([]float32, error)              { return nil, ErrNoCGO }
-func (c *Context) Embeddings(i int) ([]float32, error)          { return nil, ErrNoCGO }
-func (c *Context) SeqEmbeddings(seq int) ([]float32, error)     { return nil, ErrNoCGO }
-func (c *Context) SetEmbeddings(on bool)                        {}
-func (c *Context) SetThreads(n, nBatch int)                     {}
-func (c *Context) KVClear()                                     {}
-func (c *Context) KVSeqRemove(seq, p0, p1 int) bool             { return false }
-func (c *Context) KVSeqCopy(src, dst, p0, p1 int)               {}
-func (c *Context) KVSeqKeep(seq int)                            {}
-func (c *Context) KVSeqAdd(seq, p0, p1, delta int)              {}
-func (c *Context) KVSeqPosMin(seq int) int                      { return -1 }
-func (c *Context) KVSeqPosMax(seq int) int                      { return -1 }
-func (c *Context) KVCanShift() bool                             { return false }
-func (c *Context) Perf() Perf                                   { return Perf{} }
-func (c *Context) PerfReset()                                   {}
+func (c *Context) Close() error                               { return nil }
+func (c *Context) Model() *Model                              { return nil }
+func (c *Context) NumCtx() int                                { return 0 }
+func (c *Context) NumCtxSeq() int                             { return 0 }
+func (c *Context) NumBatch() int                              { return 0 }
+func (c *Context) NumUBatch() int                             { return 0 }
+func (c *Context) NumSeqMax() int                             { return 0 }
+func (c *Context) Decode(ctx context.Context, b *Batch) error { return ErrNoCGO }
+func (c *Context) Encode(ctx context.Context, b *Batch) error { return ErrNoCGO }
+func (c *Context) Logits(i int) ([]float32, error)            { return nil, ErrNoCGO }
+func (c *Context) Embeddings(i int) ([]float32, error)        { return nil, ErrNoCGO }
+func (c *Context) SeqEmbeddings(seq int) ([]float32, error)   { return nil, ErrNoCGO }
+func (c *Context) SetEmbeddings(on bool)                      {}
+func (c *Context) SetThreads(n, nBatch int)                   {}
+func (c *Context) KVClear()                                   {}
+func (c *Context) KVSeqRemove(seq, p0, p1 int) bool           { return false }
+func (c *Context) KVSeqCopy(src, dst, p0, p1 int)             {}
+func (c *Context) KVSeqKeep(seq int)                          {}
+func (c *Context) KVSeqAdd(seq, p0, p1, delta int)            {}
+func (c *Context) KVSeqPosMin(seq int) int                    { return -1 }
+func (c *Context) KVSeqPosMax(seq int) int                    { return -1 }
+func (c *Context) KVCanShift() bool                           { return false }
+func (c *Context) Perf() Perf                                 { return Perf{} }
+func (c *Context) PerfReset()                                 {}
 
 // NewBatch allocates a batch; without cgo it returns ErrNoCGO.
 func NewBatch(capacity, maxSeqsPerToken int) (*Batch, error) { return nil, ErrNoCGO }
 
 func (b *Batch) Add(t Token, pos int, logits bool, seqs ...int) error { return ErrNoCGO }
-func (b *Batch) Len() int                                              { return 0 }
-func (b *Batch) Cap() int                                              { return 0 }
-func (b *Batch) Clear()                                                {}
-func (b *Batch) SetLogits(i int, on bool)                              {}
-func (b *Batch) Close() error                                          { return nil }
+func (b *Batch) Len() int                                             { return 0 }
+func (b *Batch) Cap() int                                             { return 0 }
+func (b *Batch) Clear()                                               {}
+func (b *Batch) SetLogits(i int, on bool)                             {}
+func (b *Batch) Close() error                                         { return nil }
 
 // NewSampler builds a sampler chain; without cgo it returns ErrNoCGO.
 func NewSampler(m *Model, p SamplerParams) (*Sampler, error) { return nil, ErrNoCGO }
