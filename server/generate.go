@@ -1,0 +1,260 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/julienschmidt/httprouter"
+
+	"github.com/olmhq/olm/api"
+	"github.com/olmhq/olm/runtime/runner"
+)
+
+// resolve finds a model by a request's name field.
+func (s *Server) resolve(ctx context.Context, field, name string) (*Model, error) {
+	if strings.TrimSpace(name) == "" {
+		return nil, fmt.Errorf("%w: %s is required", ErrBadRequest, field)
+	}
+	m, err := s.opts.Models.Resolve(ctx, name)
+	if err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return nil, fmt.Errorf("%w: model %q not found, try pulling it first", ErrNotFound, name)
+		}
+		return nil, err
+	}
+	return m, nil
+}
+
+// acquired is a runner checked out of the engine.
+type acquired struct {
+	r       Runner
+	release func()
+	load    time.Duration
+}
+
+func (s *Server) acquire(ctx context.Context, m *Model, opts api.Options, ka *api.Duration, embedding bool) (*acquired, error) {
+	start := time.Now()
+	r, release, err := s.opts.Engine.Acquire(ctx, Target{Model: m, Load: loadOptions(m, opts, embedding), KeepAlive: keepAlive(ka)})
+	if err != nil {
+		return nil, err
+	}
+	return &acquired{r: r, release: release, load: time.Since(start)}, nil
+}
+
+// isUnload reports a keep_alive of zero.
+func isUnload(d *api.Duration) bool { return d != nil && d.Duration == 0 }
+
+// generate runs a generate request, calling emit for every response
+// object, the final one (Done) last. Errors before the first emit are
+// request errors (status codes apply).
+func (s *Server) generate(ctx context.Context, req *api.GenerateRequest, emit func(*api.GenerateResponse) error) error {
+	start := time.Now()
+	format, err := validateFormat("format", req.Format)
+	if err != nil {
+		return err
+	}
+	if err := validateOptions(req.Options); err != nil {
+		return err
+	}
+	m, err := s.resolve(ctx, "model", req.Model)
+	if err != nil {
+		return err
+	}
+	if req.Prompt == "" && len(req.Images) == 0 && req.Suffix == "" {
+		if isUnload(req.KeepAlive) {
+			if err := s.opts.Engine.Unload(ctx, m.Name); err != nil && !errors.Is(err, ErrNotFound) {
+				return err
+			}
+			return emit(&api.GenerateResponse{Model: req.Model, CreatedAt: s.now().UTC(), Done: true, DoneReason: "unload"})
+		}
+	}
+	opts := m.Options
+	if req.Options != nil {
+		opts = opts.Merge(*req.Options)
+	}
+	a, err := s.acquire(ctx, m, opts, req.KeepAlive, false)
+	if err != nil {
+		return err
+	}
+	defer a.release()
+	if req.Prompt == "" && len(req.Images) == 0 && req.Suffix == "" {
+		return emit(&api.GenerateResponse{Model: req.Model, CreatedAt: s.now().UTC(), Done: true, DoneReason: "load",
+			Metrics: api.Metrics{LoadDuration: a.load, TotalDuration: time.Since(start)}})
+	}
+
+	system := m.System
+	if req.System != "" {
+		system = req.System
+	}
+	tmpl := m.Template
+	if req.Template != "" {
+		tmpl = req.Template
+	}
+	samp := sampling(opts)
+	creq := runner.CompletionRequest{Options: &samp, JSONSchema: format}
+	for _, img := range req.Images {
+		creq.Images = append(creq.Images, []byte(img))
+	}
+	var prompt string
+	switch {
+	case req.Raw:
+		if req.Suffix != "" {
+			return fmt.Errorf("%w: suffix cannot be used with raw", ErrBadRequest)
+		}
+		prompt = req.Prompt
+	case tmpl != "":
+		v := templateValues{System: system, Prompt: req.Prompt, Suffix: req.Suffix, Think: req.Think.Enabled()}
+		if req.Suffix != "" {
+			t, err := parseTemplate(tmpl)
+			if err != nil {
+				return err
+			}
+			if !usesField(t, "Suffix") {
+				return fmt.Errorf("%w: model %q does not support insert (its template has no .Suffix)", ErrUnsupported, req.Model)
+			}
+		}
+		if prompt, err = renderPrompt(tmpl, v); err != nil {
+			return err
+		}
+	default:
+		if req.Suffix != "" {
+			return fmt.Errorf("%w: model %q does not support insert (suffix needs a Modelfile TEMPLATE with .Suffix)", ErrUnsupported, req.Model)
+		}
+		var msgs []runner.Message
+		if system != "" {
+			msgs = append(msgs, runner.Message{Role: "system", Content: system})
+		}
+		msgs = append(msgs, runner.Message{Role: "user", Content: req.Prompt, Images: creq.Images})
+		var think *bool
+		if req.Think != nil {
+			t := req.Think.Enabled()
+			think = &t
+		}
+		rr, err := a.r.Render(ctx, runner.ChatRequest{Messages: msgs, Template: m.ChatTemplate, Think: think})
+		if err != nil {
+			return err
+		}
+		prompt = rr.Prompt
+	}
+	if len(req.Images) > 0 && !strings.Contains(prompt, runner.ImageMarker) {
+		prompt = strings.Repeat(runner.ImageMarker, len(req.Images)) + prompt
+	}
+	if len(req.Context) > 0 && !req.Raw {
+		toks, err := a.r.Tokenize(ctx, runner.TokenizeRequest{Content: prompt, ParseSpecial: true})
+		if err != nil {
+			return err
+		}
+		for _, t := range req.Context {
+			creq.Tokens = append(creq.Tokens, int32(t))
+		}
+		creq.Tokens = append(creq.Tokens, toks...)
+	} else {
+		creq.Prompt = prompt
+	}
+
+	var final *runner.CompletionEvent
+	_, err = a.r.Completion(ctx, creq, func(ev runner.CompletionEvent) error {
+		if ev.Done {
+			e := ev
+			final = &e
+			if ev.Content == "" {
+				return nil
+			}
+		}
+		return emit(&api.GenerateResponse{Model: req.Model, CreatedAt: s.now().UTC(), Response: ev.Content})
+	})
+	if err != nil {
+		return err
+	}
+	if final == nil {
+		return fmt.Errorf("runner ended the stream without a final event")
+	}
+	resp := &api.GenerateResponse{Model: req.Model, CreatedAt: s.now().UTC(), Done: true, DoneReason: final.DoneReason,
+		Metrics: api.Metrics{
+			TotalDuration: time.Since(start), LoadDuration: a.load,
+			PromptEvalCount: final.PromptEvalCount, PromptEvalDuration: final.PromptEvalDuration,
+			EvalCount: final.EvalCount, EvalDuration: final.EvalDuration,
+		}}
+	if !req.Raw {
+		for _, t := range final.Context {
+			resp.Context = append(resp.Context, int(t))
+		}
+	}
+	return emit(resp)
+}
+
+func (s *Server) handleGenerate(w http.ResponseWriter, r *http.Request, _ httprouter.Params) (any, error) {
+	var req api.GenerateRequest
+	if err := decode(r, &req); err != nil {
+		return nil, err
+	}
+	if streaming(req.Stream) {
+		out := &ndjson{w: w}
+		return nil, s.generate(r.Context(), &req, func(g *api.GenerateResponse) error { return out.send(g) })
+	}
+	var all api.GenerateResponse
+	var text, thinking strings.Builder
+	err := s.generate(r.Context(), &req, func(g *api.GenerateResponse) error {
+		text.WriteString(g.Response)
+		thinking.WriteString(g.Thinking)
+		if g.Done {
+			all = *g
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	all.Response, all.Thinking = text.String(), thinking.String()
+	return &all, nil
+}
+
+// toRunnerMessages converts API messages for the runner.
+func toRunnerMessages(msgs []api.Message) ([]runner.Message, error) {
+	out := make([]runner.Message, 0, len(msgs))
+	for i, m := range msgs {
+		switch m.Role {
+		case "system", "user", "assistant", "tool":
+		default:
+			return nil, fmt.Errorf("%w: messages[%d].role must be system, user, assistant or tool, got %q", ErrBadRequest, i, m.Role)
+		}
+		rm := runner.Message{Role: m.Role, Content: m.Content, Thinking: m.Thinking, ToolName: m.ToolName, ToolCallID: m.ToolCallID}
+		for _, img := range m.Images {
+			rm.Images = append(rm.Images, []byte(img))
+		}
+		for j, tc := range m.ToolCalls {
+			args, err := json.Marshal(tc.Function.Arguments)
+			if err != nil {
+				return nil, fmt.Errorf("%w: messages[%d].tool_calls[%d].function.arguments: %v", ErrBadRequest, i, j, err)
+			}
+			if tc.Function.Arguments == nil {
+				args = []byte("{}")
+			}
+			rm.ToolCalls = append(rm.ToolCalls, runner.ToolCall{ID: tc.ID, Function: runner.ToolCallFunction{Index: tc.Function.Index, Name: tc.Function.Name, Arguments: args}})
+		}
+		out = append(out, rm)
+	}
+	return out, nil
+}
+
+// fromRunnerToolCalls converts parsed tool calls for the API.
+func fromRunnerToolCalls(calls []runner.ToolCall) []api.ToolCall {
+	var out []api.ToolCall
+	for i, c := range calls {
+		args := map[string]any{}
+		if len(c.Function.Arguments) > 0 {
+			if err := json.Unmarshal(c.Function.Arguments, &args); err != nil {
+				// Arguments that are not an object are kept under one key
+				// rather than dropped.
+				args = map[string]any{"arguments": string(c.Function.Arguments)}
+			}
+		}
+		out = append(out, api.ToolCall{ID: c.ID, Function: api.ToolCallFunction{Index: i, Name: c.Function.Name, Arguments: args}})
+	}
+	return out
+}
