@@ -180,9 +180,11 @@ func (b *Builder) Build(ctx context.Context, req Request, fn func(Event)) (*Resu
 	}
 	defer release()
 	p, err := b.resolve(ctx, &req, emit)
-	if p != nil && p.tmp != "" {
-		defer os.RemoveAll(p.tmp)
-	}
+	defer func() {
+		if p != nil && p.tmp != "" {
+			os.RemoveAll(p.tmp)
+		}
+	}()
 	if err != nil {
 		return nil, err
 	}

@@ -457,3 +457,55 @@ func TestBuildBadInput(t *testing.T) {
 		})
 	}
 }
+
+func TestBuildQuantize(t *testing.T) {
+	ctx := context.Background()
+	b, s := newBuilder(t)
+	b.Quantizer = realQuantizer(t)
+	dir := fixture(t)
+	var events []build.Event
+	res, err := b.Build(ctx, build.Request{Modelfile: parse(t, "FROM ./tiny.gguf\nSYSTEM small"), Dir: dir, Tags: []string{"tiny:q8"}, Quantize: "q8_0"}, func(e build.Event) { events = append(events, e) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Details.Quantization != "Q8_0" || res.Model.Config.Quantization != "Q8_0" {
+		t.Errorf("quantization %s / %s", res.Details.Quantization, res.Model.Config.Quantization)
+	}
+	sawProgress := false
+	for _, e := range events {
+		if e.Status == "quantizing F16 model to Q8_0" && e.Total > 0 {
+			sawProgress = true
+		}
+	}
+	if !sawProgress {
+		t.Errorf("no quantize progress in %+v", events)
+	}
+	// The source F16 file did not go into the store: only the quantized weights.
+	tiny, _ := os.ReadFile(filepath.Join(dir, "tiny.gguf"))
+	if res.Model.Weights[0].Size >= int64(len(tiny)) {
+		t.Errorf("weights are %d bytes, source %d", res.Model.Weights[0].Size, len(tiny))
+	}
+	// FROM an F16 model in the store, quantized.
+	if _, err := b.Build(ctx, build.Request{Modelfile: parse(t, "FROM ./tiny.gguf"), Dir: dir, Tags: []string{"tiny:f16"}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	res2, err := b.Build(ctx, build.Request{Modelfile: parse(t, "FROM tiny:f16"), Tags: []string{"tiny:q4"}, Quantize: "Q4_K_M"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := build.Show(ctx, s, res2.Tags[0], build.ShowOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Details.Quantization != "Q4_K_M" {
+		t.Errorf("show: quantization %s", info.Details.Quantization)
+	}
+	// Quantizing it again is refused before anything is written.
+	if _, err := b.Build(ctx, build.Request{Modelfile: parse(t, "FROM tiny:q4"), Tags: []string{"tiny:q4again"}, Quantize: "Q4_K_S"}, nil); !errors.Is(err, quantize.ErrAlreadyQuantized) {
+		t.Errorf("requantize: %v", err)
+	}
+	// No temporary files are left behind.
+	if entries, _ := os.ReadDir(b.TempDir); len(entries) != 0 {
+		t.Errorf("temp dir holds %d entries", len(entries))
+	}
+}
