@@ -358,3 +358,20 @@ func (r *Registry) Do(ctx context.Context, method, path string, body []byte, hea
 
 // ErrUpload is returned by PushBlob when the registry refuses an upload.
 var ErrUpload = errors.New("regtest: blob upload failed")
+
+// ToolFlags returns the flags the oras or crane CLI needs for this
+// registry, to append to its arguments: "--plain-http" (oras) or
+// "--insecure" (crane) for a plain-HTTP registry, nothing with TLS (Env's
+// SSL_CERT_FILE makes them trust the test CA).
+func (r *Registry) ToolFlags(tool string) []string {
+	if r.TLS {
+		return nil
+	}
+	switch tool {
+	case "oras":
+		return []string{"--plain-http"}
+	case "crane":
+		return []string{"--insecure"}
+	}
+	return nil
+}
