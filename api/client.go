@@ -33,10 +33,9 @@ type Client struct {
 
 // ParseHost turns an OLM_HOST/OLLAMA_HOST style value into the server's
 // base URL: "host", "host:port", ":port", "scheme://host[:port][/path]".
-// The default scheme is http, the default host 127.0.0.1 and the default
-// port 11434 (80/443 when a scheme other than http... is given explicitly
-// without a port, as URLs do). A wildcard bind address (0.0.0.0, ::) is
-// reached on the loopback address.
+// Without a scheme the URL is http on port 11434; with an explicit scheme
+// and no port, the scheme's port (80 or 443). An empty host or a wildcard
+// bind address (0.0.0.0, ::) is reached on the loopback address.
 func ParseHost(s string) (*url.URL, error) {
 	s = strings.TrimSpace(s)
 	if s == "" {
