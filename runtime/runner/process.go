@@ -182,15 +182,18 @@ func (p *Process) describeExit(werr error, stopping bool) error {
 	if stopping {
 		return fmt.Errorf("%w: the runner was stopped", ErrRunnerExited)
 	}
-	why := p.tail.last()
-	if why == "" {
-		if werr != nil {
-			why = werr.Error()
-		} else {
-			why = "exit status 0"
-		}
-	} else if werr != nil {
-		why += " (" + werr.Error() + ")"
+	status := "exit status 0"
+	if werr != nil {
+		status = werr.Error()
+	}
+	why := p.tail.lastError()
+	switch {
+	case why != "":
+		why += " (" + status + ")"
+	case p.tail.last() != "":
+		why = status + "; last log line: " + p.tail.last()
+	default:
+		why = status
 	}
 	return fmt.Errorf("%w: %s", ErrRunnerExited, why)
 }
@@ -315,9 +318,9 @@ func (t *tailBuffer) lines() []string {
 	return out
 }
 
-// last returns the most telling recent line: the last one that reads like
-// an error, else the last non-empty line.
-func (t *tailBuffer) last() string {
+// lastError returns the last of the recent lines that reads like an
+// error, or "".
+func (t *tailBuffer) lastError() string {
 	ls := t.lines()
 	for i := len(ls) - 1; i >= 0 && i >= len(ls)-8; i-- {
 		l := strings.ToLower(ls[i])
@@ -325,6 +328,16 @@ func (t *tailBuffer) last() string {
 			return strings.TrimSpace(ls[i])
 		}
 	}
+	return ""
+}
+
+// last returns the most telling recent line: the last one that reads like
+// an error, else the last non-empty line.
+func (t *tailBuffer) last() string {
+	if l := t.lastError(); l != "" {
+		return l
+	}
+	ls := t.lines()
 	for i := len(ls) - 1; i >= 0; i-- {
 		if s := strings.TrimSpace(ls[i]); s != "" {
 			return s

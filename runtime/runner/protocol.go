@@ -120,13 +120,13 @@ const ImageMarker = "<__image__>"
 type Timings struct {
 	// PromptEvalCount is the number of prompt tokens evaluated (not counting
 	// tokens reused from the slot's cache).
-	PromptEvalCount int `json:"prompt_eval_count"`
+	PromptEvalCount int `json:"prompt_eval_count,omitempty"`
 	// PromptEvalDuration is the time spent evaluating the prompt.
-	PromptEvalDuration time.Duration `json:"prompt_eval_duration"`
+	PromptEvalDuration time.Duration `json:"prompt_eval_duration,omitempty"`
 	// EvalCount is the number of tokens generated.
-	EvalCount int `json:"eval_count"`
+	EvalCount int `json:"eval_count,omitempty"`
 	// EvalDuration is the time spent generating.
-	EvalDuration time.Duration `json:"eval_duration"`
+	EvalDuration time.Duration `json:"eval_duration,omitempty"`
 	// PromptCached is the number of prompt tokens reused from the slot's
 	// cache of its previous request.
 	PromptCached int `json:"prompt_cached,omitempty"`
@@ -300,7 +300,7 @@ type EmbedResponse struct {
 	// Embeddings holds one L2-normalized vector per input, in order.
 	Embeddings [][]float32 `json:"embeddings"`
 	// PromptEvalCount is the total number of input tokens evaluated.
-	PromptEvalCount int `json:"prompt_eval_count"`
+	PromptEvalCount int `json:"prompt_eval_count,omitempty"`
 	// Duration is the time the runner spent on the request.
 	Duration time.Duration `json:"total_duration"`
 }

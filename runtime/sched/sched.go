@@ -247,6 +247,11 @@ func (s *Scheduler) Get(ctx context.Context, spec Spec) (*Lease, error) {
 			return nil, ErrClosed
 		}
 		l := s.models[key]
+		if l != nil && l.r != nil && exited(l.r) {
+			s.remove(l) // its watcher has not caught up yet
+			s.broadcast()
+			continue
+		}
 		if l != nil {
 			// Busy, or being unloaded: wait for a slot or for it to go.
 			if !l.unload && l.refs < l.parallel {
@@ -301,6 +306,16 @@ func (s *Scheduler) Get(ctx context.Context, spec Spec) (*Lease, error) {
 			s.mu.Lock()
 			return nil, context.Cause(ctx)
 		}
+	}
+}
+
+// exited reports whether r's process is gone.
+func exited(r Runner) bool {
+	select {
+	case <-r.Done():
+		return true
+	default:
+		return false
 	}
 }
 

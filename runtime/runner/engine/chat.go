@@ -63,20 +63,10 @@ func (e *Engine) render(req *runner.ChatRequest) (*chatPlan, error) {
 			in.Tools = append(in.Tools, llama.Tool{Name: d.Function.Name, Description: d.Function.Description, Parameters: d.Function.Parameters})
 		}
 	}
-	if f := req.Format; len(f) > 0 && string(f) != "null" && string(f) != `""` {
-		var s string
-		if json.Unmarshal(f, &s) == nil {
-			g, err := grammarFor(f)
-			if err != nil {
-				return nil, err
-			}
-			in.Grammar = g
-			_ = s
-		} else {
-			in.JSONSchema = f
-		}
-	}
-
+	// req.Format is not given to the template: common's format grammars
+	// start with the generation prompt and need the sampler to be prefilled
+	// with it, which runtime/llama's Sampler cannot do yet. The handler
+	// constrains the answer with the plain grammar of the format instead.
 	tmpl := e.tmpl
 	if req.Template != "" {
 		t, err := llama.NewChatTemplates(e.model, req.Template)
@@ -119,7 +109,13 @@ func (e *Engine) handleRender(w http.ResponseWriter, r *http.Request) {
 	if plan.cp != nil {
 		resp.Grammar = plan.cp.Grammar
 		resp.Format = plan.cp.Parse.FormatName
-	} else if g, err := grammarFor(req.Format); err == nil {
+	}
+	g, err := grammarFor(req.Format)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if g != "" {
 		resp.Grammar = g
 	}
 	writeJSON(w, http.StatusOK, resp)
@@ -147,6 +143,14 @@ func (e *Engine) handleChat(w http.ResponseWriter, r *http.Request) {
 	if cp := plan.cp; cp != nil {
 		t = e.newTask(r.Context(), prompt, req.Options, "", cp.AdditionalStops)
 		cp.SamplerGrammar(&t.sp)
+		g, err := grammarFor(req.Format)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		if g != "" { // a format wins over a tool-call grammar
+			t.sp.Grammar, t.sp.GrammarLazy, t.sp.GrammarTriggers = g, false, nil
+		}
 		if len(cp.PreservedTokens) > 0 {
 			t.special = map[llama.Token]bool{}
 			for _, s := range cp.PreservedTokens {

@@ -1,0 +1,554 @@
+package engine_test
+
+// End-to-end tests: the runner runs as a real child process. The test
+// binary re-executes itself as the runner (OLM_TEST_RUNNER=1 makes TestMain
+// call engine.Main), so the tests need no separately built olm binary and
+// always test the code under test.
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/olmhq/olm/internal/testenv"
+	"github.com/olmhq/olm/internal/testmodel"
+	"github.com/olmhq/olm/runtime/llama"
+	"github.com/olmhq/olm/runtime/runner"
+	"github.com/olmhq/olm/runtime/runner/engine"
+	"github.com/olmhq/olm/runtime/sched"
+)
+
+const runnerEnv = "OLM_TEST_RUNNER"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(runnerEnv) == "1" {
+		ctx, stop := signalContext()
+		err := engine.Main(ctx, os.Args[1:], os.Stderr)
+		stop()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "Error:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// needLlama stops the test when this build cannot run inference (a failure
+// in CI).
+func needLlama(t testing.TB) {
+	t.Helper()
+	if !llama.Available() {
+		testenv.Missing(t, "a cgo build with llama.cpp", "run `make llama` and build with CGO_ENABLED=1")
+	}
+}
+
+// startOpts returns StartOptions that run this test binary as the runner.
+func startOpts(t testing.TB, load runner.LoadOptions) runner.StartOptions {
+	return runner.StartOptions{
+		Load:         load,
+		Executable:   os.Args[0],
+		Args:         []string{},
+		Env:          []string{runnerEnv + "=1"},
+		Stderr:       &testLog{t: t},
+		StartTimeout: time.Minute,
+	}
+}
+
+// testLog forwards the runner's log to the test log.
+type testLog struct {
+	t  testing.TB
+	mu sync.Mutex
+}
+
+func (w *testLog) Write(b []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, l := range strings.Split(strings.TrimRight(string(b), "\n"), "\n") {
+		w.t.Log("runner: " + l)
+	}
+	return len(b), nil
+}
+
+func start(t testing.TB, load runner.LoadOptions) *runner.Process {
+	t.Helper()
+	needLlama(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	p, err := runner.Start(ctx, startOpts(t, load))
+	if err != nil {
+		t.Fatalf("start runner: %v", err)
+	}
+	t.Cleanup(func() { p.Close() })
+	return p
+}
+
+// smallModel generates a random llama larger than the tiny one (width 64,
+// 2 blocks) once per test binary, with a ChatML chat template.
+var (
+	smallOnce sync.Once
+	smallPath string
+	smallErr  error
+)
+
+func smallModel(t testing.TB) string {
+	t.Helper()
+	smallOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "olm-engine-test-")
+		if err != nil {
+			smallErr = err
+			return
+		}
+		smallPath = filepath.Join(dir, "small.gguf")
+		smallErr = testmodel.Generate(smallPath, testmodel.Spec{
+			Name: "olm small llama", Vocab: 32000, Embedding: 64, Blocks: 2, FeedForward: 128,
+			Heads: 4, Seed: 7, ChatTemplate: chatML,
+		})
+	})
+	if smallErr != nil {
+		t.Fatalf("generate model: %v", smallErr)
+	}
+	return smallPath
+}
+
+const chatML = `{%- for message in messages -%}<|im_start|>{{ message.role }}
+{{ message.content }}<|im_end|>
+{% endfor -%}{%- if add_generation_prompt -%}<|im_start|>assistant
+{% endif -%}`
+
+func greedy(n int) *runner.Sampling {
+	s := runner.Greedy()
+	s.NumPredict = n
+	return &s
+}
+
+func complete(t testing.TB, c *runner.Client, req runner.CompletionRequest) (string, *runner.CompletionEvent) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var sb strings.Builder
+	last, err := c.Completion(ctx, req, func(ev runner.CompletionEvent) error {
+		sb.WriteString(ev.Content)
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("completion: %v", err)
+	}
+	return sb.String(), last
+}
+
+func models(t *testing.T) map[string]string {
+	return map[string]string{"tiny": testmodel.Tiny(t), "generated": smallModel(t)}
+}
+
+func TestGenerate(t *testing.T) {
+	for name, path := range models(t) {
+		t.Run(name, func(t *testing.T) {
+			p := start(t, runner.LoadOptions{Model: path, NumCtx: 512})
+			info := p.Info()
+			if info.Architecture != "llama" || info.Vocab != 32000 || info.Context != 512 || !info.Has(runner.CapCompletion) {
+				t.Fatalf("info = %+v", info)
+			}
+			text, last := complete(t, p.Client(), runner.CompletionRequest{Prompt: "Once upon a time", Options: greedy(16)})
+			if text == "" {
+				t.Fatal("no text generated")
+			}
+			if last.DoneReason != runner.DoneLength || last.EvalCount != 16 || last.PromptEvalCount == 0 {
+				t.Fatalf("final event = %+v", last)
+			}
+			if last.EvalDuration <= 0 || last.PromptEvalDuration <= 0 {
+				t.Fatalf("durations not measured: %+v", last.Timings)
+			}
+			if len(last.Context) != last.PromptEvalCount+16 {
+				t.Fatalf("context has %d tokens, want prompt %d + 16", len(last.Context), last.PromptEvalCount)
+			}
+			// The text is the detokenized generated part of the context.
+			gen, err := p.Client().Detokenize(context.Background(), runner.DetokenizeRequest{Tokens: last.Context[last.PromptEvalCount:]})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if gen != text && " "+text != gen && strings.TrimLeft(gen, " ") != strings.TrimLeft(text, " ") {
+				t.Fatalf("streamed %q, context detokenizes to %q", text, gen)
+			}
+
+			// Greedy is deterministic, also when the prompt comes from the
+			// slot's cache the second time.
+			text2, last2 := complete(t, p.Client(), runner.CompletionRequest{Prompt: "Once upon a time", Options: greedy(16)})
+			if text2 != text {
+				t.Fatalf("greedy runs differ:\n%q\n%q", text, text2)
+			}
+			if last2.PromptCached == 0 {
+				t.Fatalf("second identical prompt reused no cache: %+v", last2.Timings)
+			}
+			// Pre-tokenized prompts give the same result.
+			text3, _ := complete(t, p.Client(), runner.CompletionRequest{Tokens: last.Context[:last.PromptEvalCount], Options: greedy(16)})
+			if text3 != text {
+				t.Fatalf("tokens prompt gave %q, text prompt %q", text3, text)
+			}
+		})
+	}
+}
+
+func TestSeedReproducible(t *testing.T) {
+	p := start(t, runner.LoadOptions{Model: smallModel(t), NumCtx: 256})
+	run := func(seed int) string {
+		s := runner.DefaultSampling()
+		s.Seed, s.NumPredict, s.Temperature, s.TopK, s.TopP = seed, 24, 1.5, 0, 1
+		text, _ := complete(t, p.Client(), runner.CompletionRequest{Prompt: "The weather", Options: &s})
+		return text
+	}
+	a, b := run(42), run(42)
+	if a != b {
+		t.Fatalf("same seed, different text:\n%q\n%q", a, b)
+	}
+	seen := map[string]bool{a: true}
+	for _, seed := range []int{1, 2, 3} {
+		seen[run(seed)] = true
+	}
+	if len(seen) < 2 {
+		t.Fatalf("four seeds at temperature 1.5 all gave %q: the seed is not used", a)
+	}
+}
+
+// TestContinuousBatching checks that 4 requests decoded together in 4 slots
+// give exactly what each gives alone.
+func TestContinuousBatching(t *testing.T) {
+	for name, path := range models(t) {
+		t.Run(name, func(t *testing.T) {
+			p := start(t, runner.LoadOptions{Model: path, NumCtx: 256, Parallel: 4})
+			prompts := []string{"The quick brown fox", "Hello", "In a galaxy far far away there was a", "1 2 3 4 5 6"}
+			lengths := []int{24, 40, 17, 32}
+			want := make([]string, len(prompts))
+			for i, pr := range prompts {
+				want[i], _ = complete(t, p.Client(), runner.CompletionRequest{Prompt: pr, Options: greedy(lengths[i])})
+			}
+			// Run twice: the second round reuses the slots' caches.
+			for round := 0; round < 2; round++ {
+				got := make([]string, len(prompts))
+				var wg sync.WaitGroup
+				for i, pr := range prompts {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						got[i], _ = complete(t, p.Client(), runner.CompletionRequest{Prompt: pr, Options: greedy(lengths[i])})
+					}()
+				}
+				wg.Wait()
+				for i := range prompts {
+					if got[i] != want[i] {
+						t.Errorf("round %d prompt %d: concurrent %q, alone %q", round, i, got[i], want[i])
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestCancelFreesSlot(t *testing.T) {
+	p := start(t, runner.LoadOptions{Model: smallModel(t), NumCtx: 4096, Parallel: 1})
+	ctx, cancel := context.WithCancel(context.Background())
+	n := 0
+	_, err := p.Client().Completion(ctx, runner.CompletionRequest{Prompt: "Tell me a long story", Options: greedy(-1)},
+		func(ev runner.CompletionEvent) error {
+			n++
+			if n == 5 {
+				cancel()
+			}
+			return nil
+		})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+	// With the only slot freed, a new request completes at once; had the
+	// cancelled one kept running it would hold the slot until its 4096
+	// tokens were done.
+	start := time.Now()
+	text, last := complete(t, p.Client(), runner.CompletionRequest{Prompt: "Hi", Options: greedy(4)})
+	if text == "" || last.EvalCount != 4 {
+		t.Fatalf("request after cancel: %q %+v", text, last)
+	}
+	t.Logf("next request served %v after cancel", time.Since(start))
+
+	// A callback error cancels too.
+	stop := errors.New("enough")
+	_, err = p.Client().Completion(context.Background(), runner.CompletionRequest{Prompt: "Again", Options: greedy(-1)},
+		func(runner.CompletionEvent) error { return stop })
+	if !errors.Is(err, stop) {
+		t.Fatalf("err = %v, want the callback's error", err)
+	}
+	complete(t, p.Client(), runner.CompletionRequest{Prompt: "Hi", Options: greedy(4)})
+}
+
+func TestStopStrings(t *testing.T) {
+	p := start(t, runner.LoadOptions{Model: testmodel.Tiny(t), NumCtx: 256})
+	full, _ := complete(t, p.Client(), runner.CompletionRequest{Prompt: "Hello world", Options: greedy(32)})
+	if len(full) < 20 {
+		t.Fatalf("generated text too short to test stops: %q", full)
+	}
+	// A stop string that starts in the middle of the output and spans
+	// token pieces.
+	stop := full[len(full)/2 : len(full)/2+5]
+	o := greedy(32)
+	o.Stop = []string{"never-generated-xyz", stop}
+	text, last := complete(t, p.Client(), runner.CompletionRequest{Prompt: "Hello world", Options: o})
+	want := full[:strings.Index(full, stop)]
+	if text != want {
+		t.Fatalf("with stop %q: got %q, want %q", stop, text, want)
+	}
+	if last.DoneReason != runner.DoneStop {
+		t.Fatalf("done_reason = %q, want stop", last.DoneReason)
+	}
+}
+
+func TestTokenize(t *testing.T) {
+	p := start(t, runner.LoadOptions{Model: testmodel.Tiny(t), NumCtx: 256})
+	c := p.Client()
+	ctx := context.Background()
+	toks, err := c.Tokenize(ctx, runner.TokenizeRequest{Content: "Hello world", AddSpecial: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// llama's SPM vocabulary: BOS, "▁Hello", "▁world".
+	if fmt.Sprint(toks) != "[1 15043 3186]" {
+		t.Fatalf("tokens = %v", toks)
+	}
+	s, err := c.Detokenize(ctx, runner.DetokenizeRequest{Tokens: toks[1:]})
+	if err != nil || strings.TrimSpace(s) != "Hello world" {
+		t.Fatalf("detokenize = %q, %v", s, err)
+	}
+	if _, err := c.Detokenize(ctx, runner.DetokenizeRequest{Tokens: []int32{99999999}}); !errors.Is(err, runner.ErrBadRequest) {
+		t.Fatalf("bad token: err = %v, want ErrBadRequest", err)
+	}
+	if _, err := c.Completion(ctx, runner.CompletionRequest{Tokens: []int32{-5}}, nil); !errors.Is(err, runner.ErrBadRequest) {
+		t.Fatalf("bad prompt token: err = %v, want ErrBadRequest", err)
+	}
+}
+
+func TestCorruptModel(t *testing.T) {
+	needLlama(t)
+	dir := t.TempDir()
+	src, err := os.ReadFile(testmodel.Tiny(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := map[string][]byte{
+		"truncated.gguf": src[:len(src)/2],
+		"garbage.gguf":   bytes.Repeat([]byte("not a gguf "), 100),
+		"empty.gguf":     nil,
+	}
+	for name, data := range cases {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join(dir, name)
+			if err := os.WriteFile(path, data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			o := startOpts(t, runner.LoadOptions{Model: path})
+			p, err := runner.Start(context.Background(), o)
+			if err == nil {
+				p.Close()
+				t.Fatal("runner started on a corrupt model")
+			}
+			if !errors.Is(err, runner.ErrRunnerExited) || !strings.Contains(err.Error(), path) {
+				t.Fatalf("err = %v; want ErrRunnerExited naming the file", err)
+			}
+			t.Logf("error: %v", err)
+		})
+	}
+	t.Run("missing", func(t *testing.T) {
+		_, err := runner.Start(context.Background(), startOpts(t, runner.LoadOptions{Model: filepath.Join(dir, "nope.gguf")}))
+		if !errors.Is(err, runner.ErrRunnerExited) {
+			t.Fatalf("err = %v", err)
+		}
+	})
+}
+
+func TestKilledRunner(t *testing.T) {
+	needLlama(t)
+	model := smallModel(t)
+	s := sched.New(sched.Options{Start: sched.ProcessStarter(startOpts(t, runner.LoadOptions{}))})
+	defer s.Close()
+	spec := sched.Spec{Name: "small", Load: runner.LoadOptions{Model: model, NumCtx: 4096}}
+	ctx := context.Background()
+	lease, err := s.Get(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proc := lease.Runner().(*runner.Process)
+	n := 0
+	_, err = lease.Client().Completion(ctx, runner.CompletionRequest{Prompt: "Tell me a long story", Options: greedy(-1)},
+		func(runner.CompletionEvent) error {
+			n++
+			if n == 3 {
+				syscall.Kill(proc.Pid(), syscall.SIGKILL)
+			}
+			return nil
+		})
+	lease.Release()
+	if !errors.Is(err, runner.ErrRunnerExited) || !strings.Contains(err.Error(), "model runner exited unexpectedly") {
+		t.Fatalf("in-flight request: err = %v, want ErrRunnerExited", err)
+	}
+	t.Logf("in-flight error: %v", err)
+	if _, err := lease.Client().Info(ctx); !errors.Is(err, runner.ErrRunnerExited) {
+		t.Fatalf("later request on the dead runner: err = %v", err)
+	}
+
+	// The next request gets a fresh runner.
+	lease2, err := s.Get(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lease2.Release()
+	if lease2.Runner().(*runner.Process).Pid() == proc.Pid() {
+		t.Fatal("scheduler handed out the killed runner")
+	}
+	text, _ := complete(t, lease2.Client(), runner.CompletionRequest{Prompt: "Hi", Options: greedy(4)})
+	if text == "" {
+		t.Fatal("restarted runner generated nothing")
+	}
+	if st := s.List(); len(st) != 1 || st[0].Name != "small" || st[0].Size == 0 {
+		t.Fatalf("List = %+v", st)
+	}
+}
+
+func TestEmbed(t *testing.T) {
+	p := start(t, runner.LoadOptions{Model: smallModel(t), NumCtx: 64})
+	c := p.Client()
+	ctx := context.Background()
+	in := []string{"Why is the sky blue?", "Why is the grass green?", "Why is the sky blue?"}
+	r, err := c.Embed(ctx, runner.EmbedRequest{Input: in})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Embeddings) != 3 || r.PromptEvalCount == 0 {
+		t.Fatalf("got %d vectors, %d tokens", len(r.Embeddings), r.PromptEvalCount)
+	}
+	for i, v := range r.Embeddings {
+		if len(v) != p.Info().Embedding {
+			t.Fatalf("vector %d has %d dims, want %d", i, len(v), p.Info().Embedding)
+		}
+		var sum float64
+		for _, x := range v {
+			sum += float64(x) * float64(x)
+		}
+		if math.Abs(math.Sqrt(sum)-1) > 1e-3 {
+			t.Fatalf("vector %d has norm %v, want 1", i, math.Sqrt(sum))
+		}
+	}
+	if fmt.Sprint(r.Embeddings[0]) != fmt.Sprint(r.Embeddings[2]) {
+		t.Fatal("same input, different vectors")
+	}
+	if fmt.Sprint(r.Embeddings[0]) == fmt.Sprint(r.Embeddings[1]) {
+		t.Fatal("different inputs, same vector")
+	}
+	nCtx := p.Info().Context // llama.cpp rounds num_ctx up to a multiple of 256
+	long := strings.Repeat("word ", nCtx+10)
+	if _, err := c.Embed(ctx, runner.EmbedRequest{Input: []string{long}}); !errors.Is(err, runner.ErrContextLength) {
+		t.Fatalf("too long without truncate: err = %v, want ErrContextLength", err)
+	}
+	r, err = c.Embed(ctx, runner.EmbedRequest{Input: []string{long}, Truncate: true})
+	if err != nil || len(r.Embeddings) != 1 || r.PromptEvalCount != nCtx {
+		t.Fatalf("truncated embed: %v, %+v", err, r)
+	}
+	// Generation still works beside embeddings.
+	complete(t, c, runner.CompletionRequest{Prompt: "Hi", Options: greedy(4)})
+}
+
+func TestPromptTruncation(t *testing.T) {
+	p := start(t, runner.LoadOptions{Model: testmodel.Tiny(t), NumCtx: 64})
+	nCtx := p.Info().Context // llama.cpp rounds num_ctx up to a multiple of 256
+	long := strings.Repeat("one two three four ", nCtx/4+10)
+	_, last := complete(t, p.Client(), runner.CompletionRequest{Prompt: long, Options: greedy(8)})
+	if !last.Truncated || last.PromptEvalCount != nCtx-nCtx/4 {
+		t.Fatalf("long prompt: %d tokens evaluated, truncated %v; want truncated to 3/4 of %d tokens", last.PromptEvalCount, last.Truncated, nCtx)
+	}
+	if last.Context[0] != 1 {
+		t.Fatalf("BOS (num_keep) not kept: %v", last.Context[:4])
+	}
+	// Unlimited generation stops when the slot is full.
+	_, last = complete(t, p.Client(), runner.CompletionRequest{Prompt: "Hi", Options: greedy(-1)})
+	// The context holds the full slot plus the last sampled token.
+	if last.DoneReason != runner.DoneLength || len(last.Context) != nCtx+1 {
+		t.Fatalf("unlimited generation: reason %q, %d tokens of context", last.DoneReason, len(last.Context))
+	}
+	// With a limit, the context shifts and generation goes on.
+	_, last = complete(t, p.Client(), runner.CompletionRequest{Prompt: "Hi", Options: greedy(nCtx + 100)})
+	if last.EvalCount != nCtx+100 {
+		t.Fatalf("num_predict %d with context shift: eval_count %d", nCtx+100, last.EvalCount)
+	}
+}
+
+func TestChat(t *testing.T) {
+	p := start(t, runner.LoadOptions{Model: smallModel(t), NumCtx: 512})
+	c := p.Client()
+	ctx := context.Background()
+	req := runner.ChatRequest{
+		Messages: []runner.Message{{Role: "system", Content: "Be brief."}, {Role: "user", Content: "Hello there"}},
+		Options:  greedy(12),
+	}
+	r, err := c.Render(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHello there<|im_end|>\n<|im_start|>assistant\n"
+	if r.Prompt != want || r.PromptTokens == 0 {
+		t.Fatalf("rendered %q (%d tokens), want %q", r.Prompt, r.PromptTokens, want)
+	}
+	var streamed strings.Builder
+	last, err := c.Chat(ctx, req, func(ev runner.ChatEvent) error { streamed.WriteString(ev.Content); return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last.Message == nil || last.Message.Role != "assistant" || last.Message.Content != streamed.String() || last.EvalCount != 12 {
+		t.Fatalf("final = %+v (streamed %q)", last, streamed.String())
+	}
+	// The chat answer equals a completion of the rendered prompt.
+	text, _ := complete(t, c, runner.CompletionRequest{Prompt: r.Prompt, Options: greedy(12)})
+	if text != last.Message.Content {
+		t.Fatalf("chat %q != completion of its prompt %q", last.Message.Content, text)
+	}
+
+	// format "json": the grammar forces JSON.
+	req.Format = json.RawMessage(`"json"`)
+	req.Options = greedy(24)
+	last, err = c.Chat(ctx, req, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.TrimSpace(last.Message.Content); !strings.HasPrefix(got, "{") {
+		t.Fatalf("format json gave %q", got)
+	}
+	// A JSON schema with a closed shape: short output must be valid.
+	req.Format = json.RawMessage(`{"type":"object","properties":{"ok":{"type":"boolean"}},"required":["ok"],"additionalProperties":false}`)
+	req.Options = greedy(64)
+	last, err = c.Chat(ctx, req, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v struct{ OK *bool }
+	if err := json.Unmarshal([]byte(last.Message.Content), &v); err != nil || v.OK == nil {
+		t.Fatalf("schema output %q does not validate: %v", last.Message.Content, err)
+	}
+
+	// No template: the tiny model has none.
+	pt := start(t, runner.LoadOptions{Model: testmodel.Tiny(t), NumCtx: 128})
+	if _, err := pt.Client().Chat(ctx, runner.ChatRequest{Messages: req.Messages}, nil); !errors.Is(err, runner.ErrUnsupported) {
+		t.Fatalf("chat without template: err = %v, want ErrUnsupported", err)
+	}
+	// ... but a template in the request works, and so does a rendered prompt.
+	if _, err := pt.Client().Chat(ctx, runner.ChatRequest{Messages: req.Messages, Template: chatML, Options: greedy(4)}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pt.Client().Chat(ctx, runner.ChatRequest{Prompt: want, Options: greedy(4)}, nil); err != nil {
+		t.Fatal(err)
+	}
+}
