@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/olmhq/olm/blobstore"
+	"github.com/olmhq/olm/convert"
 	"github.com/olmhq/olm/internal/gguf"
 	"github.com/olmhq/olm/modelfile"
 	"github.com/olmhq/olm/oci"
@@ -54,10 +55,23 @@ type Puller interface {
 }
 
 // Converter writes a GGUF file converted from a safetensors checkpoint
-// folder. convert implements it; nil means FROM a safetensors folder is
-// refused with ErrUnsupported.
+// folder, reporting bytes of tensor data done out of total.
 type Converter interface {
-	Convert(ctx context.Context, dir, out string) error
+	Convert(ctx context.Context, dir, out string, progress func(done, total int64)) error
+}
+
+// SafetensorsConverter converts with olm's pure-Go converter (package
+// convert); it is the Builder's default Converter.
+type SafetensorsConverter struct {
+	// Options are passed to convert.ConvertFile; Progress is set per call.
+	Options convert.Options
+}
+
+// Convert implements Converter.
+func (c SafetensorsConverter) Convert(ctx context.Context, dir, out string, progress func(done, total int64)) error {
+	opts := c.Options
+	opts.Progress = progress
+	return convert.ConvertFile(ctx, dir, out, opts)
 }
 
 // Quantizer quantizes a GGUF file; *quantize.Quantizer implements it.
@@ -84,7 +98,8 @@ type Builder struct {
 	Naming oci.Naming
 	// Puller pulls FROM references that are not in the store; nil: none.
 	Puller Puller
-	// Converter converts FROM safetensors folders; nil: refused.
+	// Converter converts FROM safetensors folders; nil means
+	// SafetensorsConverter{}.
 	Converter Converter
 	// Quantizer runs --quantize; nil: quantization is refused.
 	Quantizer Quantizer
@@ -324,8 +339,11 @@ func (b *Builder) resolve(ctx context.Context, req *Request, emit func(Event)) (
 			return p, err
 		}
 	}
-	if p.safetensors != "" && b.Converter == nil {
-		return p, fmt.Errorf("%w: converting safetensors is not available in this build of olm", ErrUnsupported)
+	if p.safetensors != "" {
+		emit(Event{Status: "parsing safetensors"})
+		if _, err := convert.Detect(p.safetensors); err != nil {
+			return p, fmt.Errorf("%w: FROM %s: %w", ErrInvalidWeights, p.safetensors, err)
+		}
 	}
 	return p, nil
 }
@@ -580,7 +598,13 @@ func (b *Builder) write(ctx context.Context, req *Request, p *plan, tags []strin
 		}
 		emit(Event{Status: "converting model"})
 		out := filepath.Join(p.tmp, "converted.gguf")
-		if err := b.Converter.Convert(ctx, p.safetensors, out); err != nil {
+		conv := b.Converter
+		if conv == nil {
+			conv = SafetensorsConverter{}
+		}
+		if err := conv.Convert(ctx, p.safetensors, out, func(done, total int64) {
+			emit(Event{Status: "converting model", Digest: "0", Total: total, Completed: done})
+		}); err != nil {
 			return nil, fmt.Errorf("convert %s: %w", p.safetensors, err)
 		}
 		wf, err := readGGUF(out)

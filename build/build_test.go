@@ -432,7 +432,7 @@ func TestBuildBadInput(t *testing.T) {
 		{"bad format", build.Request{Modelfile: parse(t, "FROM ./tiny.gguf"), Format: "zip"}, build.ErrInvalidRequest, "modelpack, ollama or docker"},
 		{"bad tag", build.Request{Modelfile: parse(t, "FROM ./tiny.gguf"), Tags: []string{"Bad Name!"}}, build.ErrInvalidRequest, ""},
 		{"no tag", build.Request{Modelfile: parse(t, "FROM ./tiny.gguf"), Tags: []string{}}, build.ErrInvalidRequest, "no name"},
-		{"safetensors without converter", build.Request{Modelfile: parse(t, "FROM ./st")}, build.ErrUnsupported, "safetensors"},
+		{"bad safetensors", build.Request{Modelfile: parse(t, "FROM ./st")}, build.ErrInvalidWeights, "FROM " + filepath.Join(dir, "st")},
 	}
 	os.Mkdir(filepath.Join(dir, "st"), 0o755)
 	os.WriteFile(filepath.Join(dir, "st", "config.json"), []byte("{}"), 0o644)
