@@ -21,6 +21,17 @@ const (
 	MediaTypeEmptyJSON = ocispec.MediaTypeEmptyJSON
 )
 
+// ManifestAcceptTypes lists the manifest media types to send in an Accept
+// header when fetching a model manifest: the OCI and Docker manifests every
+// format uses, and the two index types (so that an index is recognised and
+// reported rather than converted by the registry).
+var ManifestAcceptTypes = []string{
+	MediaTypeOCIManifest,
+	MediaTypeDockerManifest,
+	MediaTypeOCIIndex,
+	MediaTypeDockerManifestList,
+}
+
 // CNCF ModelPack (github.com/modelpack/model-spec, specs-go/v1), the format
 // olm writes by default.
 const (

@@ -84,6 +84,21 @@ func (n Naming) namespace() string {
 	return n.Namespace
 }
 
+// validate checks the defaults themselves, which come from the environment.
+func (n Naming) validate() error {
+	if n.Registry != "" {
+		if err := validateRegistry(n.Registry); err != nil {
+			return fmt.Errorf("%w: default %w (check OLM_DEFAULT_REGISTRY: a host with an optional port, such as localhost:5000)", ErrInvalidReference, err)
+		}
+	}
+	if n.Namespace != "" {
+		if err := validateRepository(n.Namespace); err != nil {
+			return fmt.Errorf("%w: default namespace: %w", ErrInvalidReference, err)
+		}
+	}
+	return nil
+}
+
 // ParseReference parses a model name with the default Naming; see Naming.Parse.
 func ParseReference(s string) (Reference, error) {
 	return Naming{}.Parse(s)
@@ -114,6 +129,9 @@ func (n Naming) Parse(s string) (Reference, error) {
 		return Reference{}, fmt.Errorf("%w %q: leading or trailing space", ErrInvalidReference, clip(s))
 	}
 
+	if err := n.validate(); err != nil {
+		return Reference{}, err
+	}
 	var r Reference
 	rest := s
 

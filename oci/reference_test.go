@@ -324,3 +324,15 @@ func ExampleParseReference() {
 	// localhost:5000/team/model:v1 → localhost:5000/team/model:v1 true
 	// invalid reference "Llama3.2": repository "Llama3.2" must be lowercase (try "llama3.2")
 }
+
+func TestNamingValidatesDefaults(t *testing.T) {
+	for _, n := range []Naming{{Registry: "https://ghcr.io"}, {Registry: "bad host"}, {Registry: "x:port"}, {Namespace: "Upper"}, {Namespace: "a//b"}} {
+		_, err := n.Parse("llama3.2")
+		if !errors.Is(err, ErrInvalidReference) || !strings.Contains(err.Error(), "default") {
+			t.Errorf("%+v: err = %v", n, err)
+		}
+	}
+	if r, err := (Naming{Registry: "[::1]:5000", Namespace: "team/sub"}).Parse("m"); err != nil || r.String() != "[::1]:5000/team/sub/m:latest" {
+		t.Errorf("got %v, %v", r, err)
+	}
+}
