@@ -85,6 +85,9 @@ func decodeManifest(manifest []byte, mediaType string) (*rawManifest, error) {
 	if len(manifest) > MaxManifestSize {
 		return nil, fmt.Errorf("%w: manifest is %d bytes, the limit is %d", ErrTooLarge, len(manifest), MaxManifestSize)
 	}
+	if err := checkKeys(manifest); err != nil {
+		return nil, err
+	}
 	var m rawManifest
 	if err := json.Unmarshal(manifest, &m); err != nil {
 		return nil, fmt.Errorf("%w: manifest is not JSON: %v", ErrInvalidManifest, err)

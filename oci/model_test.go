@@ -540,6 +540,10 @@ func TestParseModelErrors(t *testing.T) {
 		{"docker safetensors", manifestOf(t, b, MediaTypeOCIManifest, "", MediaTypeDockerModelConfigV02, []byte(`{"config":{"format":"safetensors"}}`),
 			desc(b, MediaTypeDockerSafetensors, []byte("st"), nil)), ErrUnsupportedFormat, "safetensors"},
 		{"served as another type", nil, ErrInvalidManifest, "served"},
+		{"case variant key", []byte(`{"schemaVersion":2,"Layers":[],"layers":[]}`), ErrInvalidManifest, "spelled"},
+		{"duplicate key", []byte(`{"schemaVersion":2,"layers":[{"digest":"a","digest":"b"}]}`), ErrInvalidManifest, "twice"},
+		{"trailing data", []byte(`{"schemaVersion":2} {}`), ErrInvalidManifest, "after"},
+		{"deep nesting", []byte(`{"annotations":` + strings.Repeat("[", 100) + strings.Repeat("]", 100) + `}`), ErrInvalidManifest, "deeper"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
