@@ -8,8 +8,11 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"regexp"
+	"strconv"
 	"sync"
 	"testing"
+
+	"github.com/opencontainers/go-digest"
 )
 
 // Proxy is a plain-HTTP reverse proxy on 127.0.0.1 in front of a Registry,
@@ -27,15 +30,17 @@ type Proxy struct {
 	drops     int // blob GETs still to cut; <0 means all
 	corrupts  int
 	requests  []Request
+	overrides map[string]http.Handler
 }
 
-// Request is one request the proxy forwarded.
+// Request is one request the proxy saw.
 type Request struct {
 	Method string
 	Path   string
 	// Range is the request's Range header ("" if none).
 	Range string
-	// Status is the registry's response status.
+	// Status is the registry's response status, or -1 for a request
+	// answered by a handler set with Handle or ServeManifest.
 	Status int
 	// Cut reports whether the proxy cut or corrupted the response body.
 	Cut bool
@@ -101,7 +106,19 @@ func NewProxy(t testing.TB, reg *Registry) *Proxy {
 			w.WriteHeader(http.StatusBadGateway)
 		},
 	}
-	srv := &http.Server{Handler: rp}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p.mu.Lock()
+		h := p.overrides[r.URL.Path]
+		if h != nil {
+			p.requests = append(p.requests, Request{Method: r.Method, Path: r.URL.Path, Range: r.Header.Get("Range"), Status: -1})
+		}
+		p.mu.Unlock()
+		if h != nil {
+			h.ServeHTTP(w, r)
+			return
+		}
+		rp.ServeHTTP(w, r)
+	})}
 	go srv.Serve(l)
 	t.Cleanup(func() { srv.Close() })
 	return p
@@ -176,3 +193,39 @@ func (f *flipBody) Read(b []byte) (int, error) {
 }
 
 func (f *flipBody) Close() error { return f.r.Close() }
+
+// Handle answers requests for exactly this URL path (such as
+// "/v2/team/m/manifests/v1") with h instead of the registry, for responses
+// a real registry would never give. h == nil removes the override.
+func (p *Proxy) Handle(path string, h http.Handler) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.overrides == nil {
+		p.overrides = map[string]http.Handler{}
+	}
+	if h == nil {
+		delete(p.overrides, path)
+		return
+	}
+	p.overrides[path] = h
+}
+
+// ServeManifest makes GET and HEAD of repo's manifest ref (a tag or digest)
+// answer with body as mediaType, with a Docker-Content-Digest of body. The
+// registry never sees it, so the manifest may be one it would refuse (a
+// layer digest such as "sha256:../../x", sizes that lie).
+func (p *Proxy) ServeManifest(repo, ref, mediaType string, body []byte) {
+	d := digest.SHA256.FromBytes(body)
+	p.Handle("/v2/"+repo+"/manifests/"+ref, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			http.Error(w, "regtest proxy: read-only manifest", http.StatusMethodNotAllowed)
+			return
+		}
+		w.Header().Set("Content-Type", mediaType)
+		w.Header().Set("Docker-Content-Digest", d.String())
+		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		if r.Method == http.MethodGet {
+			w.Write(body)
+		}
+	}))
+}

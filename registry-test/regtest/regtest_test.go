@@ -180,3 +180,27 @@ func TestProxyCutsAndCorruptsBlobs(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestProxyServesManifestsTheRegistryRefuses(t *testing.T) {
+	reg := Start(t, Options{})
+	p := NewProxy(t, reg)
+	bad := []byte(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","layers":[{"mediaType":"application/vnd.cncf.model.weight.v1.raw","digest":"sha256:../../x","size":1}]}`)
+	p.ServeManifest("m", "evil", "application/vnd.oci.image.manifest.v1+json", bad)
+	via := &Registry{URL: p.URL, Host: p.Host}
+	got, mt, err := via.GetManifest(context.Background(), "m", "evil")
+	if err != nil || string(got) != string(bad) || mt != "application/vnd.oci.image.manifest.v1+json" {
+		t.Fatalf("got %q %q %v", got, mt, err)
+	}
+	// Other paths still reach the registry.
+	if _, _, err := via.GetManifest(context.Background(), "m", "missing"); err == nil || !strings.Contains(err.Error(), "404") {
+		t.Fatalf("missing manifest: %v", err)
+	}
+	reqs := p.Requests()
+	if len(reqs) != 2 || reqs[0].Status != -1 || reqs[1].Status != http.StatusNotFound {
+		t.Fatalf("requests %+v", reqs)
+	}
+	// The registry itself refuses such a manifest.
+	if _, err := reg.PushManifest(context.Background(), "m", "evil", "application/vnd.oci.image.manifest.v1+json", bad); err == nil {
+		t.Fatal("the registry accepted a manifest with a traversal digest")
+	}
+}
