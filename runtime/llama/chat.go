@@ -253,11 +253,15 @@ func (t *ChatTemplates) Apply(in ChatInput) (*ChatPrompt, error) {
 			Parser:           out.Parser,
 			GenerationPrompt: out.GenerationPrompt,
 			ExtractThinking:  true,
+			ThinkingStartTag: out.ThinkingStartTag,
 			ParseToolCalls:   len(in.Tools) > 0 && in.ToolChoice != "none",
 		},
 		SupportsThinking: out.SupportsThinking,
 		ThinkingStartTag: out.ThinkingStartTag,
 		ThinkingEndTags:  out.ThinkingEndTags,
+	}
+	if len(out.ThinkingEndTags) > 0 {
+		cp.Parse.ThinkingEndTag = out.ThinkingEndTags[0]
 	}
 	for _, g := range out.GrammarTriggers {
 		tr := GrammarTrigger{Value: g.Value}
@@ -306,7 +310,19 @@ func ParseChat(text string, partial bool, p ChatParseParams) (ChatMessage, error
 	if err := json.Unmarshal([]byte(takeString(res)), &out); err != nil {
 		return ChatMessage{}, fmt.Errorf("%w: shim output: %w", ErrChatParse, err)
 	}
-	return ChatMessage{Role: out.Role, Content: out.Content, Thinking: out.ReasoningContent, ToolCalls: out.ToolCalls}, nil
+	msg := ChatMessage{Role: out.Role, Content: out.Content, Thinking: out.ReasoningContent, ToolCalls: out.ToolCalls}
+	if !p.ExtractThinking && msg.Thinking != "" {
+		start, end := p.ThinkingStartTag, p.ThinkingEndTag
+		if start == "" {
+			start = "<think>"
+		}
+		if end == "" {
+			end = "</think>"
+		}
+		msg.Content = start + msg.Thinking + end + msg.Content
+		msg.Thinking = ""
+	}
+	return msg, nil
 }
 
 // JSONSchemaToGrammar converts a JSON schema (JSON text) into a GBNF grammar

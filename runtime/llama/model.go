@@ -33,6 +33,9 @@ type Model struct {
 	path   string
 	nVocab int
 	nEmbd  int
+
+	byteOnce sync.Once
+	bytes    *[256]Token // byte tokens, for grammar prefill
 }
 
 var emptyCString = C.CString("") // shared, never freed

@@ -13,6 +13,8 @@ import (
 	"math"
 	"regexp"
 	"runtime"
+	"strconv"
+	"strings"
 	"unsafe"
 )
 
@@ -204,6 +206,14 @@ func newGrammar(m *Model, p SamplerParams) (*C.struct_llama_sampler, error) {
 	if g == nil {
 		return nil, takeErr(ErrGrammar, cerr)
 	}
+	if p.GrammarPrefill != "" && !p.GrammarLazy {
+		for _, t := range m.prefillTokens(p.GrammarPrefill) {
+			if C.olm_grammar_accept(g, C.llama_token(t), &cerr) != 0 {
+				C.llama_sampler_free(g)
+				return nil, fmt.Errorf("%w: the grammar rejects its prefill %q: %s", ErrGrammar, p.GrammarPrefill, takeString(cerr))
+			}
+		}
+	}
 	return g, nil
 }
 
@@ -261,4 +271,59 @@ func (s *Sampler) Close() error {
 	s.s = nil
 	s.m.release()
 	return nil
+}
+
+// prefillTokens returns tokens whose pieces spell text exactly, for feeding
+// a grammar: the normal tokenization when it round-trips (minus a
+// SentencePiece space token before a leading special token), else the
+// vocabulary's byte tokens.
+func (m *Model) prefillTokens(text string) []Token {
+	toks, err := m.Tokenize(text, false, true)
+	if err == nil {
+		spell := func(ts []Token) string {
+			var b []byte
+			for _, t := range ts {
+				b = m.AppendPiece(b, t, true)
+			}
+			return string(b)
+		}
+		if spell(toks) == text {
+			return toks
+		}
+		if len(toks) > 1 && strings.TrimSpace(m.TokenToPiece(toks[0], true)) == "" && spell(toks[1:]) == text {
+			return toks[1:]
+		}
+	}
+	bt := m.byteTokens()
+	if bt == nil {
+		return toks
+	}
+	out := make([]Token, 0, len(text))
+	for i := 0; i < len(text); i++ {
+		out = append(out, bt[text[i]])
+	}
+	return out
+}
+
+// byteTokens maps each byte to the vocabulary's <0xNN> token, or is nil
+// when the vocabulary has none (BPE vocabularies spell bytes differently,
+// but their tokenization round-trips).
+func (m *Model) byteTokens() *[256]Token {
+	m.byteOnce.Do(func() {
+		var bt [256]Token
+		found := 0
+		for i := 0; i < m.nVocab && found < 256; i++ {
+			s := m.TokenText(Token(i))
+			if len(s) == 6 && strings.HasPrefix(s, "<0x") && s[5] == '>' {
+				if v, err := strconv.ParseUint(s[3:5], 16, 8); err == nil {
+					bt[v] = Token(i)
+					found++
+				}
+			}
+		}
+		if found == 256 {
+			m.bytes = &bt
+		}
+	})
+	return m.bytes
 }

@@ -134,6 +134,16 @@ extern "C" struct llama_sampler * olm_grammar_init(const struct llama_vocab * vo
     }
 }
 
+extern "C" int olm_grammar_accept(struct llama_sampler * grammar, llama_token token, char ** err) {
+    try {
+        llama_sampler_accept(grammar, token);
+        return 0;
+    } catch (const std::exception & e) {
+        set_err(err, e.what());
+        return -1;
+    }
+}
+
 struct olm_sampler {
     llama_sampler *               chain   = nullptr;
     llama_sampler *               grammar = nullptr;

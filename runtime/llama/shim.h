@@ -34,6 +34,9 @@ struct llama_sampler * olm_grammar_init(const struct llama_vocab * vocab, const 
                                         const char ** patterns, size_t n_patterns,
                                         const llama_token * tokens, size_t n_tokens, char ** err);
 
+// Feed a token to a grammar sampler (prefill); returns 0, or -1 with *err.
+int olm_grammar_accept(struct llama_sampler * grammar, llama_token token, char ** err);
+
 // A sampler = a llama.cpp chain plus an optional grammar sampler, sampled
 // the way llama.cpp's common_sampler does (grammar checked on the chosen
 // token first, applied to all candidates only when it rejects it).

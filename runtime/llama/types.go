@@ -219,6 +219,12 @@ type SamplerParams struct {
 	GrammarLazy     bool
 	GrammarTriggers []GrammarTrigger
 
+	// GrammarPrefill is text already in the prompt that a (non-lazy)
+	// grammar must consume first: chat templates' tool-call and JSON
+	// grammars begin with the generation prompt. ChatPrompt.SamplerGrammar
+	// sets it.
+	GrammarPrefill string
+
 	// LogitBias adds a bias to the logits of the given tokens
 	// (-Inf forbids a token).
 	LogitBias map[Token]float32
@@ -313,7 +319,8 @@ type ChatInput struct {
 	// e.g. "reasoning_effort".
 	Kwargs map[string]any
 
-	// Now is the date templates may print; zero means time.Now().
+	// Now is the time llama.cpp's template inputs carry; zero means
+	// time.Now(). (Templates calling strftime_now read the clock.)
 	Now time.Time
 }
 
@@ -348,11 +355,16 @@ type ChatPrompt struct {
 	ThinkingEndTags  []string `json:"thinking_end_tags,omitempty"`
 }
 
-// SamplerGrammar copies the prompt's grammar settings into p.
+// SamplerGrammar copies the prompt's grammar settings into p (Grammar,
+// GrammarLazy, GrammarTriggers and GrammarPrefill).
 func (cp *ChatPrompt) SamplerGrammar(p *SamplerParams) {
 	p.Grammar = cp.Grammar
 	p.GrammarLazy = cp.GrammarLazy
 	p.GrammarTriggers = append([]GrammarTrigger(nil), cp.GrammarTriggers...)
+	p.GrammarPrefill = ""
+	if cp.Grammar != "" && !cp.GrammarLazy {
+		p.GrammarPrefill = cp.Parse.GenerationPrompt
+	}
 }
 
 // ChatParseParams tells ParseChat how to split model output. It is plain
@@ -368,8 +380,11 @@ type ChatParseParams struct {
 	// the answer), which the parser may need.
 	GenerationPrompt string `json:"generation_prompt,omitempty"`
 	// ExtractThinking moves reasoning into ChatMessage.Thinking; when
-	// false it stays in Content.
-	ExtractThinking bool `json:"extract_thinking,omitempty"`
+	// false it stays in Content, between ThinkingStartTag and
+	// ThinkingEndTag.
+	ExtractThinking  bool   `json:"extract_thinking,omitempty"`
+	ThinkingStartTag string `json:"thinking_start_tag,omitempty"`
+	ThinkingEndTag   string `json:"thinking_end_tag,omitempty"`
 	// ParseToolCalls extracts tool calls into ChatMessage.ToolCalls.
 	ParseToolCalls bool `json:"parse_tool_calls,omitempty"`
 }
