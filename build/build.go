@@ -792,11 +792,7 @@ func (b *Builder) importFile(ctx context.Context, path string, existing *oci.Lay
 		emit(Event{Status: "using existing layer " + existing.Digest.String()})
 		return oci.Layer{Digest: existing.Digest, Size: existing.Size, MediaType: mediaType}, nil
 	}
-	fi, err := os.Stat(path)
-	if err != nil {
-		return oci.Layer{}, err
-	}
-	emit(Event{Status: "copying file " + filepath.Base(path), Total: fi.Size()})
+	emit(Event{Status: "copying file " + filepath.Base(path)})
 	// Our own temporary outputs may always be linked.
 	link := b.LinkFiles || strings.HasPrefix(path, b.tempRoot())
 	desc, method, err := b.Store.ImportFile(ctx, path, blobstore.ImportOptions{MediaType: mediaType, LinkWritable: link})

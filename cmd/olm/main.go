@@ -23,6 +23,9 @@ type CLI struct {
 	Version        VersionCmd        `cmd:"" help:"Print the olm version."`
 	Runner         RunnerCmd         `cmd:"" hidden:"" passthrough:"" help:"Serve one model to the olm server (internal)."`
 	QuantizeWorker QuantizeWorkerCmd `cmd:"" name:"quantize-worker" hidden:"" help:"Quantize a GGUF with llama.cpp (internal)."`
+	Create         CreateCmd         `cmd:"" help:"Create a model from a Modelfile."`
+	Build          BuildCmd          `cmd:"" help:"Build a model from a Modelfile, tag it and optionally push it (for CI)."`
+	Show           ShowCmd           `cmd:"" help:"Show information about a model."`
 	// Commands are added below, one field each.
 }
 
