@@ -80,7 +80,7 @@ func decoderNames(gemma bool) func(string) (string, bool) {
 		"self_attn.q_norm": "attn_q_norm", "self_attn.k_norm": "attn_k_norm",
 		"mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up", "mlp.down_proj": "ffn_down",
 		"mlp.gate_up_proj": "ffn_up",
-		"input_layernorm": "attn_norm", "post_attention_layernorm": "ffn_norm",
+		"input_layernorm":  "attn_norm", "post_attention_layernorm": "ffn_norm",
 	}
 	if gemma {
 		layer["post_attention_layernorm"] = "post_attention_norm"

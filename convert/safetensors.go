@@ -104,7 +104,9 @@ func readSafetensors(r io.ReaderAt, size int64, name string) ([]stTensor, error)
 		}
 		out = append(out, stTensor{Name: k, DType: e.DType, Shape: e.Shape, begin: base + e.Offsets[0], size: e.Offsets[1] - e.Offsets[0]})
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].begin < out[j].begin || out[i].begin == out[j].begin && out[i].Name < out[j].Name })
+	sort.Slice(out, func(i, j int) bool {
+		return out[i].begin < out[j].begin || out[i].begin == out[j].begin && out[i].Name < out[j].Name
+	})
 	return out, nil
 }
 
