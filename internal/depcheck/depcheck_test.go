@@ -26,15 +26,15 @@ var layers = []struct {
 	{"oci", 0},
 	{"modelfile", 0},
 	{"blobstore", 1},
-	{"oci/transfer", 1},
 	{"convert", 1},
 	{"quantize", 1},
 	{"runtime", 1},
-	{"build", 2},
-	{"server", 3},
-	{"registry-test", 4},
-	{"bench", 4},
-	{"cmd", 5},
+	{"oci/transfer", 2},
+	{"build", 3},
+	{"server", 4},
+	{"registry-test", 5},
+	{"bench", 5},
+	{"cmd", 6},
 }
 
 func rank(rel string) (int, string) {

@@ -90,7 +90,7 @@ func Start(ctx context.Context, opts StartOptions) (*Process, error) {
 	sock := filepath.Join(dir, "s")
 
 	cmd := exec.Command(exe, append(append([]string(nil), args...), opts.Load.Args(sock)...)...)
-	cmd.Env = append(os.Environ(), opts.Env...)
+	cmd.Env = append(cmd.Environ(), opts.Env...)
 	cmd.SysProcAttr = sysProcAttr()
 	tail := newTailBuffer(32)
 	var out io.Writer = tail
