@@ -162,7 +162,7 @@ func fetchSequential(ctx context.Context, repo *remote.Repository, desc ocispec.
 			break
 		}
 		err := func() error {
-			resp, err := blobGET(ctx, repo, desc, off, -1)
+			resp, err := blobGET(ctx, repo, desc, off, rangeEnd(off, desc.Size))
 			if err != nil {
 				return err
 			}
@@ -209,6 +209,16 @@ func fetchSequential(ctx context.Context, repo *remote.Repository, desc ocispec.
 	}
 	rep.emit(desc, StatusDone, desc.Size, nil)
 	return nil
+}
+
+// rangeEnd is the last byte to ask for when continuing from off: none
+// (-1: no Range header) from the start, else the blob's last byte (some
+// registries refuse open-ended ranges).
+func rangeEnd(off, size int64) int64 {
+	if off == 0 {
+		return -1
+	}
+	return size - 1
 }
 
 // part is one range of a parallel download: bytes [Start, End), of which
