@@ -41,7 +41,8 @@ var (
 // ParseReference or Naming.Parse.
 type Reference struct {
 	// Registry is the registry host with an optional port, such as
-	// "registry.ollama.ai", "ghcr.io" or "localhost:5000".
+	// "registry.ollama.ai", "ghcr.io" or "localhost:5000"; Parse writes it
+	// in lowercase.
 	Registry string
 
 	// Repository is the path inside the registry, such as "library/llama3.2"
@@ -153,7 +154,9 @@ func (n Naming) Parse(s string) (Reference, error) {
 			if err := validateRegistry(first); err != nil {
 				return Reference{}, fmt.Errorf("%w %q: %w", ErrInvalidReference, clip(s), err)
 			}
-			r.Registry = first
+			// Host names are case-insensitive: keep one spelling, so that
+			// equal references compare equal.
+			r.Registry = strings.ToLower(first)
 			rest = rest[i+1:]
 			full = true
 		}
@@ -176,7 +179,7 @@ func (n Naming) Parse(s string) (Reference, error) {
 	r.Repository = rest
 
 	if !full {
-		r.Registry = n.registry()
+		r.Registry = strings.ToLower(n.registry())
 		if !strings.Contains(r.Repository, "/") {
 			r.Repository = n.namespace() + "/" + r.Repository
 		}
@@ -324,7 +327,7 @@ func (r Reference) Short() string {
 // namespaces there, and the full String for other registries. Parsing the
 // result with n yields r again.
 func (n Naming) Short(r Reference) string {
-	if !strings.EqualFold(r.Registry, n.registry()) {
+	if r.Registry != strings.ToLower(n.registry()) {
 		return r.String()
 	}
 	name := r.Repository

@@ -40,7 +40,8 @@ func TestParseReference(t *testing.T) {
 		{"docker.io/ai/smollm2:360M-Q4_K_M", Reference{"docker.io", "ai/smollm2", "360M-Q4_K_M", ""}},
 		{"docker.io/ubuntu", Reference{"docker.io", "library/ubuntu", "latest", ""}},
 		{"my-org__x/model.name_v-1", Reference{"registry.ollama.ai", "my-org__x/model.name_v-1", "latest", ""}},
-		{"Host.Example/m", Reference{"Host.Example", "m", "latest", ""}},
+		{"Host.Example/m", Reference{"host.example", "m", "latest", ""}},
+		{"Registry.Ollama.AI/a/b", Reference{"registry.ollama.ai", "a/b", "latest", ""}},
 		{"m:" + strings.Repeat("t", 128), Reference{"registry.ollama.ai", "library/m", strings.Repeat("t", 128), ""}},
 	}
 	for _, tt := range tests {
@@ -123,7 +124,7 @@ func TestParseReferenceErrors(t *testing.T) {
 }
 
 func TestNaming(t *testing.T) {
-	n := Naming{Registry: "localhost:5000"}
+	n := Naming{Registry: "LocalHost:5000"}
 	r, err := n.Parse("llama3.2")
 	if err != nil {
 		t.Fatal(err)
