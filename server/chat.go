@@ -97,8 +97,14 @@ func (s *Server) chatParsed(ctx context.Context, req *api.ChatRequest, emit func
 		t := req.Think.Enabled()
 		creq.Think = &t
 	}
-	if m.Template != "" {
-		if creq.Prompt, err = renderChat(m.Template, msgs, req.Tools, req.Think.Enabled()); err != nil {
+	tmpl := m.Template
+	if tmpl == "" {
+		if tmpl, err = s.fallbackTemplate(ctx, m, a.r); err != nil {
+			return nil, err
+		}
+	}
+	if tmpl != "" {
+		if creq.Prompt, err = renderChat(tmpl, msgs, req.Tools, req.Think.Enabled()); err != nil {
 			return nil, err
 		}
 	}

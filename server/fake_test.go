@@ -27,6 +27,8 @@ type fakeRunner struct {
 	block bool
 	// failAfter makes generation fail after the first piece.
 	failAfter bool
+	// noChatTemplate makes Info report a model without a chat template.
+	noChatTemplate bool
 
 	completions []runner.CompletionRequest
 	chats       []runner.ChatRequest
@@ -36,7 +38,7 @@ type fakeRunner struct {
 }
 
 func (f *fakeRunner) Info(ctx context.Context) (*runner.Info, error) {
-	return &runner.Info{Architecture: "llama", Context: 2048, Parallel: 1}, nil
+	return &runner.Info{Architecture: "llama", Context: 2048, Parallel: 1, ChatTemplate: !f.noChatTemplate}, nil
 }
 
 func (f *fakeRunner) Tokenize(ctx context.Context, req runner.TokenizeRequest) ([]int32, error) {
@@ -211,11 +213,11 @@ func newFakeModels() *fakeModels {
 		Name: "mario:latest", Digest: "sha256:" + strings.Repeat("cd", 32), Size: 1300, ModifiedAt: testTime.Add(time.Hour),
 		Details:      api.ModelDetails{Format: "gguf", Family: "llama", ParameterSize: "0.5M", QuantizationLevel: "F16"},
 		Capabilities: []string{"completion"}, WeightsPath: "/store/blobs/sha256/ab",
-		Template:     "{{ if .System }}[SYS]{{ .System }}[/SYS]{{ end }}[INST]{{ .Prompt }}[/INST]{{ .Response }}</s>",
-		System:       "You are Mario.",
-		Options:      api.Options{Temperature: api.Ptr[float32](0.5), NumCtx: api.Ptr(1024), Stop: []string{"</s>"}},
-		Messages:     []api.Message{{Role: "user", Content: "who are you?"}, {Role: "assistant", Content: "It's-a me!"}},
-		Licenses:     []string{"MIT"},
+		Template: "{{ if .System }}[SYS]{{ .System }}[/SYS]{{ end }}[INST]{{ .Prompt }}[/INST]{{ .Response }}</s>",
+		System:   "You are Mario.",
+		Options:  api.Options{Temperature: api.Ptr[float32](0.5), NumCtx: api.Ptr(1024), Stop: []string{"</s>"}},
+		Messages: []api.Message{{Role: "user", Content: "who are you?"}, {Role: "assistant", Content: "It's-a me!"}},
+		Licenses: []string{"MIT"},
 	}
 	return f
 }
@@ -288,7 +290,7 @@ func (f *fakeModels) HasBlob(ctx context.Context, digest string) (bool, error) {
 	return ok, nil
 }
 
-func (f *fakeModels) PutBlob(ctx context.Context, digest string, r io.Reader) error {
+func (f *fakeModels) PutBlob(ctx context.Context, digest string, size int64, r io.Reader) error {
 	b, err := io.ReadAll(r)
 	if err != nil {
 		return err

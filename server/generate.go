@@ -46,6 +46,27 @@ func (s *Server) acquire(ctx context.Context, m *Model, opts api.Options, ka *ap
 	return &acquired{r: r, release: release, load: time.Since(start)}, nil
 }
 
+// defaultTemplate is the prompt template of a model that has neither a
+// Modelfile TEMPLATE nor a chat template in its GGUF (base models), as
+// Ollama's "{{ .Prompt }}" but keeping the system message.
+const defaultTemplate = "{{ if .System }}{{ .System }}\n\n{{ end }}{{ .Prompt }}{{ .Response }}"
+
+// fallbackTemplate returns defaultTemplate when the runner has no chat
+// template for m, "" when it does (the runner then applies it).
+func (s *Server) fallbackTemplate(ctx context.Context, m *Model, r Runner) (string, error) {
+	if m.ChatTemplate != "" {
+		return "", nil
+	}
+	info, err := r.Info(ctx)
+	if err != nil {
+		return "", err
+	}
+	if info.ChatTemplate {
+		return "", nil
+	}
+	return defaultTemplate, nil
+}
+
 // isUnload reports a keep_alive of zero.
 func isUnload(d *api.Duration) bool { return d != nil && d.Duration == 0 }
 
@@ -94,6 +115,11 @@ func (s *Server) generate(ctx context.Context, req *api.GenerateRequest, emit fu
 	tmpl := m.Template
 	if req.Template != "" {
 		tmpl = req.Template
+	}
+	if tmpl == "" && !req.Raw {
+		if tmpl, err = s.fallbackTemplate(ctx, m, a.r); err != nil {
+			return err
+		}
 	}
 	samp := sampling(opts)
 	creq := runner.CompletionRequest{Options: &samp, JSONSchema: format}

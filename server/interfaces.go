@@ -115,9 +115,10 @@ type Models interface {
 	Delete(ctx context.Context, name string) error
 	// HasBlob reports whether the blob is in the store.
 	HasBlob(ctx context.Context, digest string) (bool, error)
-	// PutBlob stores r as the blob digest, verifying it; a mismatch is an
-	// error wrapping ErrBadRequest.
-	PutBlob(ctx context.Context, digest string, r io.Reader) error
+	// PutBlob stores r as the blob digest, verifying it; size is the
+	// content length in bytes, or -1 when unknown. A mismatch is an error
+	// wrapping ErrBadRequest.
+	PutBlob(ctx context.Context, digest string, size int64, r io.Reader) error
 }
 
 // Builder creates models (POST /api/create).

@@ -216,7 +216,7 @@ func (s *Server) handlePostBlob(w http.ResponseWriter, r *http.Request, ps httpr
 		_, _ = http.MaxBytesReader(w, r.Body, 0).Read(make([]byte, 1))
 		return statusOnly(http.StatusOK), nil
 	}
-	if err := s.opts.Models.PutBlob(r.Context(), d, r.Body); err != nil {
+	if err := s.opts.Models.PutBlob(r.Context(), d, r.ContentLength, r.Body); err != nil {
 		return nil, err
 	}
 	return statusOnly(http.StatusCreated), nil

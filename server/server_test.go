@@ -774,3 +774,19 @@ func TestAPIKey(t *testing.T) {
 		t.Errorf("/v1 without key = %d", w.Code)
 	}
 }
+
+func TestNoChatTemplateFallback(t *testing.T) {
+	e := newEnv(t)
+	e.engine.r.noChatTemplate = true
+	object(t, e.do("POST", "/api/generate", `{"model":"tiny","prompt":"once upon a time","system":"S","stream":false}`), 200)
+	if got := e.engine.r.completions[0].Prompt; got != "S\n\nonce upon a time" {
+		t.Errorf("base-model prompt = %q", got)
+	}
+	object(t, e.do("POST", "/api/chat", `{"model":"tiny","stream":false,"messages":[{"role":"user","content":"hi"}]}`), 200)
+	if got := e.engine.r.chats[0].Prompt; got != "hi" {
+		t.Errorf("base-model chat prompt = %q", got)
+	}
+	if len(e.engine.r.renders) != 0 {
+		t.Errorf("runner asked to render without a template")
+	}
+}

@@ -1,0 +1,434 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"golang.org/x/term"
+
+	"github.com/olmhq/olm/api"
+	"github.com/olmhq/olm/modelfile"
+)
+
+// RunCmd runs a model: one prompt from the arguments or stdin, or an
+// interactive chat.
+type RunCmd struct {
+	Model     string   `arg:"" help:"Model to run."`
+	Prompt    []string `arg:"" optional:"" help:"Prompt; without one (and with stdin a terminal) olm starts a chat."`
+	Format    string   `name:"format" help:"Response format: json." placeholder:"json"`
+	KeepAlive string   `name:"keepalive" help:"How long the model stays loaded after this (e.g. 5m, 1h, 0)." placeholder:"DURATION"`
+	Verbose   bool     `name:"verbose" help:"Print timings (tokens/s) after each response."`
+	Think     *bool    `name:"think" negatable:"" help:"Turn the model's reasoning on or off (thinking models)."`
+	Insecure  bool     `name:"insecure" help:"Allow plain HTTP and self-signed TLS when the model has to be pulled."`
+}
+
+// runSession is the state of one olm run.
+type runSession struct {
+	c        *RunCmd
+	cl       *api.Client
+	out      io.Writer
+	errw     io.Writer
+	ka       *api.Duration
+	format   json.RawMessage
+	opts     api.Options
+	system   string
+	messages []api.Message
+}
+
+// Run implements `olm run`.
+func (c *RunCmd) Run(ctx context.Context, g *Globals) error {
+	cl, err := apiClient(g)
+	if err != nil {
+		return err
+	}
+	s := &runSession{c: c, cl: cl, out: os.Stdout, errw: os.Stderr}
+	switch c.Format {
+	case "":
+	case "json":
+		s.format = json.RawMessage(`"json"`)
+	default:
+		return exitError{2, fmt.Errorf("--format %q: only json is supported", c.Format)}
+	}
+	if c.KeepAlive != "" {
+		d, err := api.ParseDuration(c.KeepAlive)
+		if err != nil {
+			return exitError{2, fmt.Errorf("--keepalive: %w", err)}
+		}
+		s.ka = api.NewDuration(d)
+	}
+	if err := s.ensureModel(ctx); err != nil {
+		return connError(g, err)
+	}
+	prompt := strings.Join(c.Prompt, " ")
+	stdinTTY := term.IsTerminal(int(os.Stdin.Fd()))
+	if !stdinTTY {
+		in, err := io.ReadAll(os.Stdin)
+		if err != nil {
+			return err
+		}
+		if text := strings.TrimSpace(string(in)); text != "" {
+			if prompt != "" {
+				prompt += "\n\n"
+			}
+			prompt += text
+		}
+	}
+	if prompt != "" || !stdinTTY {
+		return connError(g, s.generate(ctx, prompt))
+	}
+	return connError(g, s.repl(ctx, os.Stdin))
+}
+
+// ensureModel checks the model exists on the server and pulls it if not.
+func (s *runSession) ensureModel(ctx context.Context) error {
+	_, err := s.cl.Show(ctx, &api.ShowRequest{Model: s.c.Model})
+	var se *api.StatusError
+	if !errors.As(err, &se) || se.StatusCode != http.StatusNotFound {
+		return err
+	}
+	fmt.Fprintf(s.errw, "pulling %s\n", s.c.Model)
+	last := ""
+	return s.cl.Pull(ctx, &api.PullRequest{Model: s.c.Model, Insecure: s.c.Insecure}, func(p api.ProgressResponse) error {
+		line := p.Status
+		if p.Total > 0 {
+			line = fmt.Sprintf("%s %3d%%", p.Status, p.Completed*100/p.Total)
+		}
+		if line != last {
+			fmt.Fprintln(s.errw, line)
+			last = line
+		}
+		return nil
+	})
+}
+
+func (s *runSession) think() *api.ThinkValue {
+	if s.c.Think == nil {
+		return nil
+	}
+	return &api.ThinkValue{Value: *s.c.Think}
+}
+
+// generate answers one prompt with /api/generate.
+func (s *runSession) generate(ctx context.Context, prompt string) error {
+	req := &api.GenerateRequest{Model: s.c.Model, Prompt: prompt, Format: s.format, KeepAlive: s.ka, Think: s.think()}
+	if !s.opts.IsZero() {
+		o := s.opts
+		req.Options = &o
+	}
+	if s.system != "" {
+		req.System = s.system
+	}
+	var final api.GenerateResponse
+	err := s.cl.Generate(ctx, req, func(r api.GenerateResponse) error {
+		fmt.Fprint(s.out, r.Response)
+		if r.Done {
+			final = r
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if prompt != "" {
+		fmt.Fprintln(s.out)
+	}
+	if s.c.Verbose {
+		printStats(s.errw, final.Metrics)
+	}
+	return nil
+}
+
+// printStats prints Ollama's --verbose timing block.
+func printStats(w io.Writer, m api.Metrics) {
+	rate := func(n int, d time.Duration) string {
+		if d <= 0 {
+			return "n/a"
+		}
+		return fmt.Sprintf("%.2f tokens/s", float64(n)/d.Seconds())
+	}
+	fmt.Fprintf(w, "total duration:       %v\n", m.TotalDuration)
+	fmt.Fprintf(w, "load duration:        %v\n", m.LoadDuration)
+	fmt.Fprintf(w, "prompt eval count:    %d token(s)\n", m.PromptEvalCount)
+	fmt.Fprintf(w, "prompt eval duration: %v\n", m.PromptEvalDuration)
+	fmt.Fprintf(w, "prompt eval rate:     %s\n", rate(m.PromptEvalCount, m.PromptEvalDuration))
+	fmt.Fprintf(w, "eval count:           %d token(s)\n", m.EvalCount)
+	fmt.Fprintf(w, "eval duration:        %v\n", m.EvalDuration)
+	fmt.Fprintf(w, "eval rate:            %s\n", rate(m.EvalCount, m.EvalDuration))
+}
+
+const replHelp = `Available commands:
+  /set parameter NAME VALUE   Set a parameter (temperature, num_ctx, stop, ...)
+  /set system TEXT            Set the system message
+  /show info|parameters|system|template|modelfile|license
+                              Show information about the model
+  /clear                      Clear the conversation
+  /bye                        Exit
+  /?, /help                   This help
+
+Use """ to begin and end a multi-line message.
+`
+
+// repl runs the interactive chat, reading lines from in.
+func (s *runSession) repl(ctx context.Context, in io.Reader) error {
+	// Load the model first so the first answer does not wait for it.
+	load := &api.GenerateRequest{Model: s.c.Model, KeepAlive: s.ka}
+	if err := s.cl.Generate(ctx, load, func(api.GenerateResponse) error { return nil }); err != nil {
+		return err
+	}
+	sc := bufio.NewScanner(in)
+	sc.Buffer(make([]byte, 0, 64<<10), 16<<20)
+	var multi *strings.Builder
+	for {
+		if multi != nil {
+			fmt.Fprint(s.out, "... ")
+		} else {
+			fmt.Fprint(s.out, ">>> ")
+		}
+		if !sc.Scan() {
+			fmt.Fprintln(s.out)
+			return sc.Err()
+		}
+		line := sc.Text()
+		if multi != nil {
+			if before, ok := strings.CutSuffix(line, `"""`); ok {
+				multi.WriteString(before)
+				text := multi.String()
+				multi = nil
+				if err := s.chat(ctx, text); err != nil {
+					if ctx.Err() != nil {
+						return nil
+					}
+					fmt.Fprintln(s.errw, "Error:", err)
+				}
+				continue
+			}
+			multi.WriteString(line + "\n")
+			continue
+		}
+		trimmed := strings.TrimSpace(line)
+		switch {
+		case trimmed == "":
+			continue
+		case strings.HasPrefix(trimmed, `"""`):
+			rest := strings.TrimPrefix(trimmed, `"""`)
+			if body, ok := strings.CutSuffix(rest, `"""`); ok && rest != "" {
+				if err := s.chat(ctx, body); err != nil {
+					fmt.Fprintln(s.errw, "Error:", err)
+				}
+				continue
+			}
+			multi = &strings.Builder{}
+			if rest != "" {
+				multi.WriteString(rest + "\n")
+			}
+			continue
+		case trimmed == "/bye" || trimmed == "/exit":
+			return nil
+		case strings.HasPrefix(trimmed, "/"):
+			if err := s.command(ctx, trimmed); err != nil {
+				fmt.Fprintln(s.errw, "Error:", err)
+			}
+			continue
+		}
+		if err := s.chat(ctx, line); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			fmt.Fprintln(s.errw, "Error:", err)
+		}
+	}
+}
+
+// command runs a /command of the REPL.
+func (s *runSession) command(ctx context.Context, line string) error {
+	f := strings.Fields(line)
+	switch f[0] {
+	case "/?", "/help":
+		fmt.Fprint(s.out, replHelp)
+		return nil
+	case "/clear":
+		s.messages = nil
+		fmt.Fprintln(s.out, "Cleared session context")
+		return nil
+	case "/set":
+		if len(f) < 2 {
+			return fmt.Errorf("usage: /set parameter NAME VALUE | /set system TEXT")
+		}
+		switch f[1] {
+		case "parameter":
+			if len(f) < 4 {
+				return fmt.Errorf("usage: /set parameter NAME VALUE")
+			}
+			name := strings.ToLower(f[2])
+			value := strings.TrimSpace(strings.SplitN(line, f[2], 2)[1])
+			v, err := modelfile.ParseValue(name, value)
+			if err != nil {
+				return err
+			}
+			if name == "stop" {
+				v = append(append([]string(nil), s.opts.Stop...), v.(string))
+			}
+			o, err := api.OptionsFromMap(map[string]any{name: v})
+			if err != nil {
+				return err
+			}
+			s.opts = s.opts.Merge(o)
+			fmt.Fprintf(s.out, "Set parameter '%s' to '%s'\n", name, value)
+			return nil
+		case "system":
+			_, text, _ := strings.Cut(line, "system")
+			s.system = strings.Trim(strings.TrimSpace(text), `"`)
+			fmt.Fprintln(s.out, "Set system message.")
+			return nil
+		case "format":
+			if len(f) > 2 && f[2] == "json" {
+				s.format = json.RawMessage(`"json"`)
+				fmt.Fprintln(s.out, "Set format to 'json' mode.")
+				return nil
+			}
+			return fmt.Errorf("usage: /set format json")
+		case "noformat":
+			s.format = nil
+			fmt.Fprintln(s.out, "Disabled format.")
+			return nil
+		case "verbose":
+			s.c.Verbose = true
+			fmt.Fprintln(s.out, "Set 'verbose' mode.")
+			return nil
+		case "quiet":
+			s.c.Verbose = false
+			fmt.Fprintln(s.out, "Set 'quiet' mode.")
+			return nil
+		}
+		return fmt.Errorf("unknown /set %s (try /?)", f[1])
+	case "/show":
+		what := "info"
+		if len(f) > 1 {
+			what = f[1]
+		}
+		return s.show(ctx, what)
+	}
+	return fmt.Errorf("unknown command %s (try /?)", f[0])
+}
+
+func (s *runSession) show(ctx context.Context, what string) error {
+	info, err := s.cl.Show(ctx, &api.ShowRequest{Model: s.c.Model})
+	if err != nil {
+		return err
+	}
+	switch what {
+	case "info":
+		d := info.Details
+		fmt.Fprintf(s.out, "  Model\n    architecture        %s\n    parameters          %s\n    quantization        %s\n", d.Family, d.ParameterSize, d.QuantizationLevel)
+		if cl, ok := info.ModelInfo[d.Family+".context_length"]; ok {
+			fmt.Fprintf(s.out, "    context length      %v\n", cl)
+		}
+		if len(info.Capabilities) > 0 {
+			fmt.Fprintf(s.out, "\n  Capabilities\n    %s\n", strings.Join(info.Capabilities, "\n    "))
+		}
+	case "parameters":
+		params := info.Parameters
+		if m := s.opts.Map(); len(m) > 0 {
+			names := make([]string, 0, len(m))
+			for k := range m {
+				names = append(names, k)
+			}
+			sort.Strings(names)
+			params += "\n# set in this session:"
+			for _, k := range names {
+				params += fmt.Sprintf("\n%-30s %v", k, m[k])
+			}
+		}
+		if params == "" {
+			params = "No parameters were specified for this model."
+		}
+		fmt.Fprintln(s.out, params)
+	case "system":
+		sys := s.system
+		if sys == "" {
+			sys = info.System
+		}
+		if sys == "" {
+			sys = "No system message was specified for this model."
+		}
+		fmt.Fprintln(s.out, sys)
+	case "template":
+		if info.Template == "" {
+			fmt.Fprintln(s.out, "No Modelfile TEMPLATE; the model's own chat template (from its GGUF) is used.")
+		} else {
+			fmt.Fprintln(s.out, info.Template)
+		}
+	case "modelfile":
+		fmt.Fprintln(s.out, info.Modelfile)
+	case "license":
+		if info.License == "" {
+			fmt.Fprintln(s.out, "No license was specified for this model.")
+		} else {
+			fmt.Fprintln(s.out, info.License)
+		}
+	default:
+		return fmt.Errorf("usage: /show info|parameters|system|template|modelfile|license")
+	}
+	return nil
+}
+
+// chat sends one user message with the conversation so far.
+func (s *runSession) chat(ctx context.Context, text string) error {
+	var msgs []api.Message
+	if s.system != "" {
+		msgs = append(msgs, api.Message{Role: "system", Content: s.system})
+	}
+	msgs = append(msgs, s.messages...)
+	msgs = append(msgs, api.Message{Role: "user", Content: text})
+	req := &api.ChatRequest{Model: s.c.Model, Messages: msgs, Format: s.format, KeepAlive: s.ka, Think: s.think()}
+	if !s.opts.IsZero() {
+		o := s.opts
+		req.Options = &o
+	}
+	var answer, thinking strings.Builder
+	var final api.ChatResponse
+	err := s.cl.Chat(ctx, req, func(r api.ChatResponse) error {
+		if r.Message.Thinking != "" {
+			if thinking.Len() == 0 {
+				fmt.Fprint(s.out, "Thinking...\n")
+			}
+			thinking.WriteString(r.Message.Thinking)
+			fmt.Fprint(s.out, r.Message.Thinking)
+		}
+		if r.Message.Content != "" {
+			if thinking.Len() > 0 && answer.Len() == 0 {
+				fmt.Fprint(s.out, "\n...done thinking.\n\n")
+			}
+			answer.WriteString(r.Message.Content)
+			fmt.Fprint(s.out, r.Message.Content)
+		}
+		if r.Done {
+			final = r
+		}
+		return nil
+	})
+	fmt.Fprintln(s.out)
+	if err != nil {
+		return err
+	}
+	for _, tc := range final.Message.ToolCalls {
+		b, _ := json.Marshal(tc.Function.Arguments)
+		fmt.Fprintf(s.out, "[tool call] %s(%s)\n", tc.Function.Name, b)
+	}
+	fmt.Fprintln(s.out)
+	s.messages = append(s.messages, api.Message{Role: "user", Content: text},
+		api.Message{Role: "assistant", Content: answer.String(), Thinking: thinking.String()})
+	if s.c.Verbose {
+		printStats(s.errw, final.Metrics)
+	}
+	return nil
+}
