@@ -26,6 +26,10 @@ type CLI struct {
 	Create         CreateCmd         `cmd:"" help:"Create a model from a Modelfile."`
 	Build          BuildCmd          `cmd:"" help:"Build a model from a Modelfile, tag it and optionally push it (for CI)."`
 	Show           ShowCmd           `cmd:"" help:"Show information about a model."`
+	Serve          ServeCmd          `cmd:"" help:"Start the API server (Ollama- and OpenAI-compatible)."`
+	Run            RunCmd            `cmd:"" help:"Run a model: answer a prompt, or chat interactively."`
+	Ps             PsCmd             `cmd:"" help:"List the models the server has loaded."`
+	Stop           StopCmd           `cmd:"" help:"Unload a model from the server."`
 	// Commands are added below, one field each.
 }
 
