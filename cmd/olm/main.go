@@ -30,6 +30,17 @@ type CLI struct {
 	Run            RunCmd            `cmd:"" help:"Run a model: answer a prompt, or chat interactively."`
 	Ps             PsCmd             `cmd:"" help:"List the models the server has loaded."`
 	Stop           StopCmd           `cmd:"" help:"Unload a model from the server."`
+	Pull           PullCmd           `cmd:"" help:"Pull a model from a registry into the local store."`
+	Push           PushCmd           `cmd:"" help:"Push a local model to its registry."`
+	Cp             CpCmd             `cmd:"" help:"Copy a model: local names, or registry://REF for registries (registry to registry without a local copy)."`
+	Rm             RmCmd             `cmd:"" help:"Remove local models and free their unshared blobs."`
+	Ls             LsCmd             `cmd:"" aliases:"list" help:"List local models."`
+	Tag            TagCmd            `cmd:"" help:"Give a local model another name."`
+	Login          LoginCmd          `cmd:"" help:"Log in to a registry (writes the Docker config file)."`
+	Logout         LogoutCmd         `cmd:"" help:"Log out of a registry."`
+	Inspect        InspectCmd        `cmd:"" help:"Print a model's manifest, config and detected format as JSON."`
+	Save           SaveCmd           `cmd:"" help:"Save local models to an OCI image layout tarball."`
+	Load           LoadCmd           `cmd:"" help:"Load models from an OCI image layout tarball."`
 	// Commands are added below, one field each.
 }
 
