@@ -14,6 +14,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -39,8 +40,22 @@ type Options struct {
 	// are Username and Password.
 	Auth bool
 
-	// Username and Password are the credentials when Auth is set. Empty
-	// means "olm" and a random password.
+	// Token requires bearer tokens (Docker's token flow) from a token
+	// service started beside the registry: the registry answers 401 with a
+	// Bearer challenge naming the service, the client asks the service for
+	// a token (with basic Username/Password), and retries with it. It
+	// excludes Auth.
+	Token bool
+
+	// AnonymousPull lets clients without credentials get pull-only tokens
+	// (with Token; without it, anonymous token requests get 401).
+	AnonymousPull bool
+
+	// TokenTTL is the lifetime of issued tokens; zero means 5 minutes.
+	TokenTTL time.Duration
+
+	// Username and Password are the credentials when Auth or Token is set.
+	// Empty means "olm" and a random password.
 	Username, Password string
 
 	// StartTimeout bounds the wait until /v2/ answers; zero means 30s.
@@ -51,12 +66,15 @@ type Options struct {
 type Registry struct {
 	// URL is the base URL: "http://127.0.0.1:PORT" or "https://127.0.0.1:PORT".
 	URL string
-	// Host is "127.0.0.1:PORT", the registry part of references.
+	// Host is "127.0.0.1:PORT", the registry part of references
+	// ("localhost:PORT" with Options.Token).
 	Host string
-	// TLS and Auth repeat the options the registry runs with.
-	TLS, Auth bool
-	// Username and Password are the basic-auth credentials (empty without Auth).
+	// TLS, Auth and Token repeat the options the registry runs with.
+	TLS, Auth, Token bool
+	// Username and Password are the credentials (empty without Auth or Token).
 	Username, Password string
+	// TokenURL is the token service's realm (empty without Token).
+	TokenURL string
 	// CAPEM is the PEM of the CA that signed the server certificate (nil without TLS).
 	CAPEM []byte
 	// CAFile is a file holding CAPEM, for `oras --ca-file` and SSL_CERT_FILE
@@ -70,10 +88,11 @@ type Registry struct {
 	// LogFile receives the registry's output.
 	LogFile string
 
-	pool *x509.CertPool
-	cmd  *exec.Cmd
-	done chan struct{}
-	once sync.Once
+	pool  *x509.CertPool
+	token *tokenServer
+	cmd   *exec.Cmd
+	done  chan struct{}
+	once  sync.Once
 }
 
 // Start runs a registry for the test and stops it on cleanup. It fails the
@@ -81,6 +100,9 @@ type Registry struct {
 // it skips the test (fails it under CI=true), see testenv.Tool.
 func Start(t testing.TB, opts Options) *Registry {
 	t.Helper()
+	if opts.Auth && opts.Token {
+		t.Fatal("regtest: Options.Auth and Options.Token exclude each other")
+	}
 	bin := testenv.Tool(t, "registry")
 	var lastErr error
 	// The port is picked by closing a listener and handing the number to the
@@ -123,6 +145,7 @@ func start(t testing.TB, bin string, opts Options) (*Registry, error) {
 		Host:         fmt.Sprintf("127.0.0.1:%d", port),
 		TLS:          opts.TLS,
 		Auth:         opts.Auth,
+		Token:        opts.Token,
 		StorageDir:   filepath.Join(dir, "storage"),
 		DockerConfig: filepath.Join(dir, "docker"),
 		LogFile:      filepath.Join(dir, "registry.log"),
@@ -130,10 +153,10 @@ func start(t testing.TB, bin string, opts Options) (*Registry, error) {
 	}
 	scheme := "http"
 	var tlsConfig string
+	var c *certs
 	if opts.TLS {
 		scheme = "https"
-		c, err := newCerts()
-		if err != nil {
+		if c, err = newCerts(); err != nil {
 			return nil, err
 		}
 		r.CAPEM = c.caPEM
@@ -148,11 +171,17 @@ func start(t testing.TB, bin string, opts Options) (*Registry, error) {
 		}
 		tlsConfig = fmt.Sprintf("  tls:\n    certificate: %s\n    key: %s\n", certFile, keyFile)
 	}
+	if opts.Token {
+		// With token auth the registry is named "localhost:PORT", like the
+		// token service's realm (on another port): oras and crane accept a
+		// loopback realm only on the registry's own host name.
+		r.Host = fmt.Sprintf("localhost:%d", port)
+	}
 	r.URL = scheme + "://" + r.Host
 
 	var authConfig string
 	auths := map[string]any{}
-	if opts.Auth {
+	if opts.Auth || opts.Token {
 		r.Username, r.Password = opts.Username, opts.Password
 		if r.Username == "" {
 			r.Username = "olm"
@@ -160,6 +189,10 @@ func start(t testing.TB, bin string, opts Options) (*Registry, error) {
 		if r.Password == "" {
 			r.Password = randomHex(12)
 		}
+		auths[r.Host] = map[string]string{"auth": base64.StdEncoding.EncodeToString([]byte(r.Username + ":" + r.Password))}
+	}
+	switch {
+	case opts.Auth:
 		// bcrypt.MinCost keeps each authenticated request fast.
 		hash, err := bcrypt.GenerateFromPassword([]byte(r.Password), bcrypt.MinCost)
 		if err != nil {
@@ -170,7 +203,27 @@ func start(t testing.TB, bin string, opts Options) (*Registry, error) {
 			return nil, err
 		}
 		authConfig = fmt.Sprintf("auth:\n  htpasswd:\n    realm: olm-test\n    path: %s\n", htpasswd)
-		auths[r.Host] = map[string]string{"auth": base64.StdEncoding.EncodeToString([]byte(r.Username + ":" + r.Password))}
+	case opts.Token:
+		ts, bundle, err := newTokenServer(r.Username, r.Password, opts.AnonymousPull, opts.TokenTTL)
+		if err != nil {
+			return nil, err
+		}
+		var certPEM, keyPEM []byte
+		if c != nil {
+			certPEM, keyPEM = c.certPEM, c.keyPEM
+		}
+		tokenURL, stop, err := ts.serve(certPEM, keyPEM)
+		if err != nil {
+			return nil, err
+		}
+		t.Cleanup(stop)
+		r.token, r.TokenURL = ts, tokenURL
+		bundleFile := filepath.Join(dir, "token-signer.pem")
+		if err := os.WriteFile(bundleFile, bundle, 0o600); err != nil {
+			return nil, err
+		}
+		authConfig = fmt.Sprintf("auth:\n  token:\n    realm: %s\n    service: %s\n    issuer: %s\n    rootcertbundle: %s\n",
+			tokenURL, tokenService, tokenIssuer, bundleFile)
 	}
 	if err := os.MkdirAll(r.DockerConfig, 0o700); err != nil {
 		return nil, err
@@ -200,7 +253,7 @@ http:
   draintimeout: 1s
   headers:
     X-Content-Type-Options: [nosniff]
-%s%s`, r.StorageDir, r.Host, randomHex(16), tlsConfig, authConfig)
+%s%s`, r.StorageDir, fmt.Sprintf("127.0.0.1:%d", port), randomHex(16), tlsConfig, authConfig)
 	configFile := filepath.Join(dir, "config.yml")
 	if err := os.WriteFile(configFile, []byte(config), 0o600); err != nil {
 		return nil, err
@@ -243,7 +296,7 @@ func (r *Registry) waitReady(timeout time.Duration) error {
 	client.Timeout = 2 * time.Second
 	deadline := time.Now().Add(timeout)
 	want := http.StatusOK
-	if r.Auth {
+	if r.Auth || r.Token {
 		want = http.StatusUnauthorized
 	}
 	var last error
@@ -311,11 +364,86 @@ func (r *Registry) Client() *http.Client {
 	return &http.Client{Transport: tr}
 }
 
-// SetAuth adds the registry's basic-auth credentials to req (nothing without Auth).
+// SetAuth adds the registry's credentials to req: basic auth with Auth; with
+// Token, a bearer token from the token service for the repository in the
+// request's path (pull and push), or for the catalog. Without either it
+// adds nothing; if getting a token fails, it adds nothing either and the
+// registry answers 401.
 func (r *Registry) SetAuth(req *http.Request) {
-	if r.Auth {
+	switch {
+	case r.Auth:
 		req.SetBasicAuth(r.Username, r.Password)
+	case r.Token:
+		scope := "registry:catalog:*"
+		if name, ok := repoOf(req.URL.Path); ok {
+			scope = "repository:" + name + ":pull,push"
+		}
+		if tok, err := r.BearerToken(req.Context(), scope); err == nil {
+			req.Header.Set("Authorization", "Bearer "+tok)
+		}
 	}
+}
+
+// repoOf finds the repository name in a /v2/<name>/{blobs,manifests,tags}/… path.
+func repoOf(path string) (string, bool) {
+	rest, ok := strings.CutPrefix(path, "/v2/")
+	if !ok {
+		return "", false
+	}
+	for _, sep := range []string{"/blobs/", "/manifests/", "/tags/"} {
+		if i := strings.LastIndex(rest, sep); i > 0 {
+			return rest[:i], true
+		}
+	}
+	return "", false
+}
+
+// BearerToken asks the token service for a token with the registry's
+// credentials for scope (such as "repository:team/m:pull"). It fails
+// without Token.
+func (r *Registry) BearerToken(ctx context.Context, scope string) (string, error) {
+	if !r.Token {
+		return "", errors.New("regtest: the registry does not use token auth")
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.TokenURL+"?service="+tokenService+"&scope="+url.QueryEscape(scope), nil)
+	if err != nil {
+		return "", err
+	}
+	req.SetBasicAuth(r.Username, r.Password)
+	resp, err := r.Client().Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("regtest: token service: %s", resp.Status)
+	}
+	var body struct {
+		Token string `json:"token"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		return "", err
+	}
+	return body.Token, nil
+}
+
+// TokensIssued returns how many tokens the token service has issued (0
+// without Token), to check that clients reuse tokens.
+func (r *Registry) TokensIssued() int64 {
+	if r.token == nil {
+		return 0
+	}
+	return r.token.issued.Load()
+}
+
+// TokenScopes returns the scope parameters of the token requests so far.
+func (r *Registry) TokenScopes() []string {
+	if r.token == nil {
+		return nil
+	}
+	r.token.mu.Lock()
+	defer r.token.mu.Unlock()
+	return append([]string(nil), r.token.scopes...)
 }
 
 // Ref returns the reference "HOST/repo:tag" (or "HOST/repo@digest" when tag
@@ -360,18 +488,21 @@ func (r *Registry) Do(ctx context.Context, method, path string, body []byte, hea
 var ErrUpload = errors.New("regtest: blob upload failed")
 
 // ToolFlags returns the flags the oras or crane CLI needs for this
-// registry, to append to its arguments: "--plain-http" (oras) or
-// "--insecure" (crane) for a plain-HTTP registry, nothing with TLS (Env's
-// SSL_CERT_FILE makes them trust the test CA).
+// registry, to append to its arguments: for oras "--plain-http" or, with
+// TLS, "--plain-http=false" (oras talks plain HTTP to localhost unless told
+// otherwise); for crane "--insecure" for a plain-HTTP registry. Env's
+// SSL_CERT_FILE makes both trust the test CA.
 func (r *Registry) ToolFlags(tool string) []string {
-	if r.TLS {
-		return nil
-	}
 	switch tool {
 	case "oras":
+		if r.TLS {
+			return []string{"--plain-http=false"}
+		}
 		return []string{"--plain-http"}
 	case "crane":
-		return []string{"--insecure"}
+		if !r.TLS {
+			return []string{"--insecure"}
+		}
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package regtest
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -202,5 +203,97 @@ func TestProxyServesManifestsTheRegistryRefuses(t *testing.T) {
 	// The registry itself refuses such a manifest.
 	if _, err := reg.PushManifest(context.Background(), "m", "evil", "application/vnd.oci.image.manifest.v1+json", bad); err == nil {
 		t.Fatal("the registry accepted a manifest with a traversal digest")
+	}
+}
+
+func TestTokenAuth(t *testing.T) {
+	for _, tlsOn := range []bool{false, true} {
+		t.Run(fmt.Sprintf("tls=%v", tlsOn), func(t *testing.T) {
+			reg := Start(t, Options{TLS: tlsOn, Token: true, AnonymousPull: true})
+			ctx := context.Background()
+			c := reg.Client()
+			resp, err := c.Get(reg.URL + "/v2/")
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			challenge := resp.Header.Get("WWW-Authenticate")
+			if resp.StatusCode != http.StatusUnauthorized || !strings.HasPrefix(challenge, "Bearer ") ||
+				!strings.Contains(challenge, `realm="`+reg.TokenURL+`"`) || !strings.Contains(challenge, `service="olm-test-registry"`) {
+				t.Fatalf("GET /v2/: %d %q", resp.StatusCode, challenge)
+			}
+			// Basic credentials are not accepted by the registry itself.
+			if code := get(t, c, reg.URL+"/v2/", reg.Username, reg.Password); code != http.StatusUnauthorized {
+				t.Fatalf("basic auth on a token registry: %d", code)
+			}
+			// The helpers get tokens: push and read back.
+			d, err := reg.PushBlob(ctx, "team/m", []byte("GGUF token"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := reg.TokensIssued(); n < 2 {
+				t.Fatalf("%d tokens issued", n)
+			}
+			// A wrong password gets no token.
+			bad := &Registry{URL: reg.URL, Host: reg.Host, Token: true, TokenURL: reg.TokenURL, Username: reg.Username, Password: "wrong", pool: reg.pool}
+			if _, err := bad.BearerToken(ctx, "repository:team/m:pull"); err == nil || !strings.Contains(err.Error(), "401") {
+				t.Fatalf("token with a bad password: %v", err)
+			}
+			// Anonymous clients get pull-only tokens: reading works, writing does not.
+			req, _ := http.NewRequest(http.MethodGet, reg.TokenURL+"?service=olm-test-registry&scope=repository:team/m:pull,push", nil)
+			resp, err = c.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var tok struct{ Token string }
+			json.NewDecoder(resp.Body).Decode(&tok)
+			resp.Body.Close()
+			for _, tc := range []struct {
+				method, path string
+				want         int
+			}{
+				{http.MethodGet, "/v2/team/m/blobs/" + d.String(), http.StatusOK},
+				{http.MethodPost, "/v2/team/m/blobs/uploads/", http.StatusUnauthorized},
+			} {
+				req, _ := http.NewRequest(tc.method, reg.URL+tc.path, nil)
+				req.Header.Set("Authorization", "Bearer "+tok.Token)
+				resp, err := c.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				if resp.StatusCode != tc.want {
+					t.Errorf("anonymous %s %s = %d, want %d", tc.method, tc.path, resp.StatusCode, tc.want)
+				}
+			}
+			// A token signed by someone else is refused.
+			forged, _, _ := newTokenServer("x", "y", true, 0)
+			ftok, _ := forged.sign(map[string]any{"iss": tokenIssuer, "aud": tokenService, "exp": 9999999999,
+				"access": []accessClaim{{Type: "repository", Name: "team/m", Actions: []string{"pull"}}}})
+			req, _ = http.NewRequest(http.MethodGet, reg.URL+"/v2/team/m/blobs/"+d.String(), nil)
+			req.Header.Set("Authorization", "Bearer "+ftok)
+			if resp, err := c.Do(req); err != nil || resp.StatusCode != http.StatusUnauthorized {
+				t.Fatalf("forged token: %v %v", resp.StatusCode, err)
+			}
+
+			// oras and crane do the token flow with the DOCKER_CONFIG credentials.
+			oras, crane := testenv.Tool(t, "oras"), testenv.Tool(t, "crane")
+			dir := t.TempDir()
+			os.WriteFile(filepath.Join(dir, "model.gguf"), []byte("GGUF"), 0o644)
+			for _, args := range [][]string{
+				append([]string{oras, "push", reg.Ref("team/m", "v1"), "model.gguf"}, reg.ToolFlags("oras")...),
+				append([]string{crane, "manifest", reg.Ref("team/m", "v1")}, reg.ToolFlags("crane")...),
+			} {
+				cmd := exec.Command(args[0], args[1:]...)
+				cmd.Dir = dir
+				cmd.Env = append(os.Environ(), reg.Env()...)
+				if out, err := cmd.CombinedOutput(); err != nil {
+					t.Fatalf("%v: %v\n%s", args, err, out)
+				}
+			}
+			if !strings.Contains(strings.Join(reg.TokenScopes(), " "), "repository:team/m:") {
+				t.Fatalf("scopes: %v", reg.TokenScopes())
+			}
+		})
 	}
 }
