@@ -1,6 +1,7 @@
 package regtest
 
 import (
+	"fmt"
 	"io"
 	"log"
 	"net"
@@ -9,6 +10,7 @@ import (
 	"net/url"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 
@@ -31,6 +33,19 @@ type Proxy struct {
 	corrupts  int
 	requests  []Request
 	overrides map[string]http.Handler
+	redirect  bool
+	cdnURL    string
+	cdnReqs   []CDNRequest
+}
+
+// CDNRequest is one request the proxy's CDN server received.
+type CDNRequest struct {
+	Path string
+	// Authorization is the request's Authorization header: a client that
+	// follows a redirect to another host must not send one.
+	Authorization string
+	// Range is the request's Range header ("" if none).
+	Range string
 }
 
 // Request is one request the proxy saw.
@@ -39,8 +54,8 @@ type Request struct {
 	Path   string
 	// Range is the request's Range header ("" if none).
 	Range string
-	// Status is the registry's response status, or -1 for a request
-	// answered by a handler set with Handle or ServeManifest.
+	// Status is the registry's response status, or -1 for a request the
+	// proxy answered itself (Handle, ServeManifest, RedirectBlobs).
 	Status int
 	// Cut reports whether the proxy cut or corrupted the response body.
 	Cut bool
@@ -106,9 +121,15 @@ func NewProxy(t testing.TB, reg *Registry) *Proxy {
 			w.WriteHeader(http.StatusBadGateway)
 		},
 	}
+	p.startCDN(t, reg)
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p.mu.Lock()
 		h := p.overrides[r.URL.Path]
+		if h == nil && p.redirect && (r.Method == http.MethodGet || r.Method == http.MethodHead) && blobPathRE.MatchString(r.URL.Path) {
+			h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				http.Redirect(w, r, p.cdnURL+"/cdn"+r.URL.Path+"?sig="+randomHex(8), http.StatusTemporaryRedirect)
+			})
+		}
 		if h != nil {
 			p.requests = append(p.requests, Request{Method: r.Method, Path: r.URL.Path, Range: r.Header.Get("Range"), Status: -1})
 		}
@@ -228,4 +249,61 @@ func (p *Proxy) ServeManifest(repo, ref, mediaType string, body []byte) {
 			w.Write(body)
 		}
 	}))
+}
+
+// RedirectBlobs makes blob GETs and HEADs through the proxy answer 307
+// Temporary Redirect to a CDN server on another host name ("localhost" for
+// a proxy on 127.0.0.1), which serves the blob (and Range requests) from the
+// registry. Clients must follow the redirect without sending their
+// registry credentials; CDNRequests shows what they sent.
+func (p *Proxy) RedirectBlobs(on bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.redirect = on
+}
+
+// CDNRequests returns the requests the CDN server has received.
+func (p *Proxy) CDNRequests() []CDNRequest {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]CDNRequest(nil), p.cdnReqs...)
+}
+
+// startCDN runs the CDN server of RedirectBlobs. It reads blobs from the
+// registry with the registry's own credentials, so what it serves is real.
+func (p *Proxy) startCDN(t testing.TB, reg *Registry) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.cdnURL = fmt.Sprintf("http://localhost:%d", l.Addr().(*net.TCPAddr).Port)
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p.mu.Lock()
+		p.cdnReqs = append(p.cdnReqs, CDNRequest{Path: r.URL.Path, Authorization: r.Header.Get("Authorization"), Range: r.Header.Get("Range")})
+		p.mu.Unlock()
+		path, ok := strings.CutPrefix(r.URL.Path, "/cdn")
+		if !ok || !blobPathRE.MatchString(path) || r.URL.Query().Get("sig") == "" {
+			http.NotFound(w, r)
+			return
+		}
+		h := http.Header{}
+		if rg := r.Header.Get("Range"); rg != "" {
+			h.Set("Range", rg)
+		}
+		resp, err := reg.Do(r.Context(), r.Method, path, nil, h)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		defer resp.Body.Close()
+		for _, k := range []string{"Content-Length", "Content-Range", "Content-Type", "Accept-Ranges", "Docker-Content-Digest", "Etag"} {
+			if v := resp.Header.Get(k); v != "" {
+				w.Header().Set(k, v)
+			}
+		}
+		w.WriteHeader(resp.StatusCode)
+		io.Copy(w, resp.Body)
+	})}
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Close() })
 }

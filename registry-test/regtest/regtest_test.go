@@ -297,3 +297,54 @@ func TestTokenAuth(t *testing.T) {
 		})
 	}
 }
+
+func TestProxyRedirectsBlobsToCDN(t *testing.T) {
+	reg := Start(t, Options{Auth: true})
+	ctx := context.Background()
+	blob := []byte(strings.Repeat("cdn!", 1000))
+	d, err := reg.PushBlob(ctx, "m", blob)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := NewProxy(t, reg)
+	p.RedirectBlobs(true)
+	for _, rg := range []string{"", "bytes=100-199"} {
+		req, _ := http.NewRequest(http.MethodGet, p.URL+"/v2/m/blobs/"+d.String(), nil)
+		reg.SetAuth(req)
+		if rg != "" {
+			req.Header.Set("Range", rg)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		want, code := blob, http.StatusOK
+		if rg != "" {
+			want, code = blob[100:200], http.StatusPartialContent
+		}
+		if resp.StatusCode != code || string(body) != string(want) || !strings.HasPrefix(resp.Request.URL.Host, "localhost:") {
+			t.Fatalf("range %q: %s, %d bytes from %s", rg, resp.Status, len(body), resp.Request.URL)
+		}
+	}
+	cdn := p.CDNRequests()
+	if len(cdn) != 2 || cdn[0].Authorization != "" || cdn[1].Range != "bytes=100-199" {
+		t.Fatalf("CDN requests %+v", cdn)
+	}
+	// A client that leaks credentials across hosts would be seen.
+	req, _ := http.NewRequest(http.MethodGet, p.URL+"/v2/m/blobs/"+d.String(), nil)
+	leaky := &http.Client{CheckRedirect: func(r *http.Request, via []*http.Request) error {
+		r.Header.Set("Authorization", via[0].Header.Get("Authorization"))
+		return nil
+	}}
+	reg.SetAuth(req)
+	resp, err := leaky.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if cdn := p.CDNRequests(); cdn[2].Authorization == "" {
+		t.Fatal("the CDN did not record the leaked Authorization header")
+	}
+}
