@@ -201,6 +201,9 @@ type ChatRequest struct {
 	// Tools is a JSON array of tool definitions in OpenAI/Ollama form
 	// ({"type":"function","function":{"name","description","parameters"}}).
 	Tools json.RawMessage `json:"tools,omitempty"`
+	// ToolChoice is "auto" (or ""): the model may call Tools; "required":
+	// it must call one; "none": it must not.
+	ToolChoice string `json:"tool_choice,omitempty"`
 	// Format constrains the output: the JSON string "json" for any JSON
 	// value, or a JSON schema object. Empty for free text.
 	Format json.RawMessage `json:"format,omitempty"`

@@ -39,7 +39,12 @@ func (e *Engine) render(req *runner.ChatRequest) (*chatPlan, error) {
 	if len(req.Messages) == 0 {
 		return nil, fmt.Errorf("%w: no messages", runner.ErrBadRequest)
 	}
-	in := llama.ChatInput{AddGenerationPrompt: true, EnableThinking: req.Think, ParallelToolCalls: true}
+	switch req.ToolChoice {
+	case "", "auto", "required", "none":
+	default:
+		return nil, fmt.Errorf("%w: tool_choice must be auto, required or none, not %q", runner.ErrBadRequest, req.ToolChoice)
+	}
+	in := llama.ChatInput{AddGenerationPrompt: true, EnableThinking: req.Think, ParallelToolCalls: true, ToolChoice: req.ToolChoice}
 	for _, m := range req.Messages {
 		cm := llama.ChatMessage{Role: m.Role, Content: m.Content, Thinking: m.Thinking, ToolName: m.ToolName, ToolCallID: m.ToolCallID}
 		for _, tc := range m.ToolCalls {

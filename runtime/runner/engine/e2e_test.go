@@ -552,3 +552,96 @@ func TestChat(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// templateModel generates a small random llama carrying one of llama.cpp's
+// real chat templates.
+func templateModel(t *testing.T, name string) string {
+	t.Helper()
+	tmpl, err := os.ReadFile(filepath.Join(testenv.LlamaSource(t), "models", "templates", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "model.gguf")
+	if err := testmodel.Generate(path, testmodel.Spec{Vocab: 32000, Embedding: 64, Blocks: 1, FeedForward: 128, Heads: 4, Seed: 3, ChatTemplate: string(tmpl)}); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestChatTemplates(t *testing.T) {
+	ctx := context.Background()
+	weather := json.RawMessage(`[{"type":"function","function":{"name":"get_weather","description":"Get the weather",` +
+		`"parameters":{"type":"object","properties":{"city":{"type":"string"}},"required":["city"]}}}]`)
+	msgs := []runner.Message{{Role: "user", Content: "Weather in Paris?"}}
+
+	t.Run("tools", func(t *testing.T) {
+		p := start(t, runner.LoadOptions{Model: templateModel(t, "Qwen-Qwen2.5-7B-Instruct.jinja"), NumCtx: 1024})
+		if !p.Info().Has(runner.CapTools) || p.Info().Has(runner.CapThinking) {
+			t.Fatalf("capabilities = %v, want tools and no thinking", p.Info().Capabilities)
+		}
+		r, err := p.Client().Render(ctx, runner.ChatRequest{Messages: msgs, Tools: weather})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(r.Prompt, `"name": "get_weather"`) || !strings.Contains(r.Prompt, "Weather in Paris?") || r.Grammar == "" {
+			t.Fatalf("rendered prompt lacks the tool or the grammar is missing:\n%s", r.Prompt)
+		}
+		// An assistant turn with a tool call and the tool's answer render too.
+		hist := append(append([]runner.Message(nil), msgs...),
+			runner.Message{Role: "assistant", ToolCalls: []runner.ToolCall{{Function: runner.ToolCallFunction{Name: "get_weather", Arguments: json.RawMessage(`{"city":"Paris"}`)}}}},
+			runner.Message{Role: "tool", ToolName: "get_weather", Content: "sunny, 21°C"})
+		r, err = p.Client().Render(ctx, runner.ChatRequest{Messages: hist, Tools: weather})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(r.Prompt, `"city": "Paris"`) && !strings.Contains(r.Prompt, `"city":"Paris"`) || !strings.Contains(r.Prompt, "sunny, 21°C") {
+			t.Fatalf("tool call history not rendered:\n%s", r.Prompt)
+		}
+		if _, err := p.Client().Render(ctx, runner.ChatRequest{Messages: msgs, Tools: weather, ToolChoice: "sometimes"}); !errors.Is(err, runner.ErrBadRequest) {
+			t.Fatalf("bad tool_choice: %v", err)
+		}
+		if _, err := p.Client().Render(ctx, runner.ChatRequest{Messages: msgs, Tools: json.RawMessage(`{"not":"a list"}`)}); !errors.Is(err, runner.ErrBadRequest) {
+			t.Fatalf("bad tools: %v", err)
+		}
+		ev, err := p.Client().Chat(ctx, runner.ChatRequest{Messages: msgs, Tools: weather, Options: greedy(8)}, nil)
+		if err != nil || ev.Message == nil {
+			t.Fatalf("chat with tools: %v", err)
+		}
+	})
+	t.Run("thinking", func(t *testing.T) {
+		p := start(t, runner.LoadOptions{Model: templateModel(t, "Qwen-Qwen3-0.6B.jinja"), NumCtx: 512})
+		if !p.Info().Has(runner.CapThinking) {
+			t.Fatalf("capabilities = %v, want thinking", p.Info().Capabilities)
+		}
+		off := false
+		r, err := p.Client().Render(ctx, runner.ChatRequest{Messages: msgs, Think: &off})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasSuffix(r.Prompt, "<think>\n\n</think>\n\n") {
+			t.Fatalf("think=false did not close the thinking block:\n%q", r.Prompt)
+		}
+		on := true
+		r, err = p.Client().Render(ctx, runner.ChatRequest{Messages: msgs, Think: &on})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(r.Prompt, "</think>") {
+			t.Fatalf("think=true closed the thinking block:\n%q", r.Prompt)
+		}
+		var content, thinking strings.Builder
+		ev, err := p.Client().Chat(ctx, runner.ChatRequest{Messages: msgs, Think: &on, Options: greedy(16)}, func(ev runner.ChatEvent) error {
+			content.WriteString(ev.Content)
+			thinking.WriteString(ev.Thinking)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Whatever the random model says, the streamed pieces add up to the
+		// parsed message.
+		if ev.Message.Content != content.String() || ev.Message.Thinking != thinking.String() {
+			t.Fatalf("streamed content %q thinking %q; final message %+v", content.String(), thinking.String(), ev.Message)
+		}
+	})
+}
