@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/olmhq/olm/api"
 	"github.com/olmhq/olm/blobstore"
 	"github.com/olmhq/olm/build"
 	"github.com/olmhq/olm/internal/gguf"
@@ -507,5 +508,58 @@ func TestBuildQuantize(t *testing.T) {
 	// No temporary files are left behind.
 	if entries, _ := os.ReadDir(b.TempDir); len(entries) != 0 {
 		t.Errorf("temp dir holds %d entries", len(entries))
+	}
+}
+
+func TestRequestFromAPI(t *testing.T) {
+	ctx := context.Background()
+	b, s := newBuilder(t)
+	dir := fixture(t)
+	desc, _, err := s.ImportFile(ctx, filepath.Join(dir, "tiny.gguf"), blobstore.ImportOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var body api.CreateRequest
+	if err := json.Unmarshal([]byte(`{"model":"my-gguf-model","files":{"test.gguf":"`+desc.Digest.String()+`"},
+		"system":"be brief","license":"MIT","parameters":{"temperature":0.2,"stop":["a","b"],"num_ctx":1024},
+		"messages":[{"role":"user","content":"hi"}]}`), &body); err != nil {
+		t.Fatal(err)
+	}
+	req, err := build.RequestFromAPI(&body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var events []string
+	res, err := b.Build(ctx, req, func(e build.Event) { events = append(events, e.Status) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"parsing modelfile", "parsing GGUF", "using existing layer " + desc.Digest.String()}
+	if !slices.Equal(events[:3], want) || events[len(events)-1] != "success" {
+		t.Errorf("events %q", events)
+	}
+	info, err := build.Show(ctx, s, res.Tags[0], build.ShowOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.System != "be brief" || info.Licenses[0] != "MIT" || info.Parameters["num_ctx"] != int64(1024) || len(info.Messages) != 1 {
+		t.Errorf("info %+v", info)
+	}
+	// from an existing model, with a bad parameter, without anything.
+	if _, err := build.RequestFromAPI(&api.CreateRequest{Model: "x", From: "my-gguf-model", Parameters: map[string]any{"bogus": 1}}); !errors.Is(err, modelfile.ErrUnknownParameter) {
+		t.Errorf("bad parameter: %v", err)
+	}
+	if _, err := build.RequestFromAPI(&api.CreateRequest{Model: "x"}); !errors.Is(err, modelfile.ErrMissingFrom) {
+		t.Errorf("nothing: %v", err)
+	}
+	if _, err := build.RequestFromAPI(&api.CreateRequest{Model: "x", Files: map[string]string{"a.gguf": "sha256:zz"}}); !errors.Is(err, build.ErrInvalidRequest) {
+		t.Errorf("bad digest: %v", err)
+	}
+	req, err = build.RequestFromAPI(&api.CreateRequest{Model: "mario", From: "my-gguf-model", System: "You are Mario"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Build(ctx, req, nil); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -1,0 +1,152 @@
+package build_test
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/olmhq/olm/blobstore"
+	"github.com/olmhq/olm/build"
+	"github.com/olmhq/olm/internal/testenv"
+	"github.com/olmhq/olm/internal/testmodel"
+	"github.com/olmhq/olm/modelfile"
+	"github.com/olmhq/olm/quantize"
+)
+
+// Create2GB is a random F16 llama of about 0.95B parameters (1.9 GB).
+var create2GB = testmodel.Spec{Name: "olm bench 2GB", Vocab: 32000, Embedding: 2048, Blocks: 16, FeedForward: 5632, Heads: 16, Seed: 3}
+
+// benchModel generates (once, into the cache folder) and returns a model.
+func benchModel(b *testing.B, name string, spec testmodel.Spec) string {
+	b.Helper()
+	dir := filepath.Join(testenv.CacheDir(), "bench")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		b.Fatal(err)
+	}
+	path := filepath.Join(dir, name)
+	if _, err := os.Stat(path); err != nil {
+		b.Logf("generating %s (%d parameters)", path, spec.Params())
+		if err := testmodel.Generate(path, spec); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return path
+}
+
+// timeIt runs fn n times and returns the best wall time.
+func timeIt(b *testing.B, n int, fn func()) time.Duration {
+	best := time.Duration(1<<63 - 1)
+	for range n {
+		start := time.Now()
+		fn()
+		best = min(best, time.Since(start))
+	}
+	return best
+}
+
+// BenchmarkCreate2GB creates a model FROM a 1.9 GB GGUF file into an empty
+// store (copy: the default on a file system without reflinks; link:
+// --link, hardlinking) and compares the best wall time with `sha256sum` of
+// the same file, both with the file in the page cache. It reports the ratio
+// and the disk the store added (MB of blocks not shared with the source).
+func BenchmarkCreate2GB(b *testing.B) {
+	src := benchModel(b, "create-2gb.gguf", create2GB)
+	sha := timeIt(b, 3, func() {
+		if out, err := exec.Command("sha256sum", src).CombinedOutput(); err != nil {
+			b.Fatalf("sha256sum: %v %s", err, out)
+		}
+	})
+	for _, mode := range []string{"copy", "link"} {
+		b.Run(mode, func(b *testing.B) {
+			// Hardlinking a source makes it read-only: link a private
+			// hardlink of the cached model, never the cached file's name.
+			dir := b.TempDir()
+			from := filepath.Join(dir, "model.gguf")
+			if err := os.Link(src, from); err != nil {
+				b.Skipf("cannot link the benchmark model into %s: %v", dir, err)
+			}
+			mf := &modelfile.Modelfile{Commands: []modelfile.Command{{Instruction: modelfile.From, Value: from}}}
+			var best time.Duration = 1<<63 - 1
+			var added int64
+			for i := 0; b.Loop(); i++ {
+				b.StopTimer()
+				root := filepath.Join(dir, "store")
+				os.RemoveAll(root)
+				s, err := blobstore.Open(root, blobstore.Options{})
+				if err != nil {
+					b.Fatal(err)
+				}
+				bl := &build.Builder{Store: s, LinkFiles: mode == "link"}
+				b.StartTimer()
+				start := time.Now()
+				if _, err := bl.Build(context.Background(), build.Request{Modelfile: mf, Tags: []string{"bench"}}, nil); err != nil {
+					b.Fatal(err)
+				}
+				best = min(best, time.Since(start))
+				b.StopTimer()
+				added = diskAdded(b, root, from)
+				b.StartTimer()
+			}
+			b.ReportMetric(best.Seconds(), "best-s")
+			b.ReportMetric(sha.Seconds(), "sha256sum-s")
+			b.ReportMetric(best.Seconds()/sha.Seconds(), "x-sha256sum")
+			b.ReportMetric(float64(added)/1e6, "MB-added")
+		})
+	}
+}
+
+// diskAdded returns the bytes of disk the files under root occupy, not
+// counting files that share the source's inode (hardlinks).
+func diskAdded(b *testing.B, root, source string) int64 {
+	var srcIno uint64
+	if fi, err := os.Stat(source); err == nil {
+		srcIno = fi.Sys().(*syscall.Stat_t).Ino
+	}
+	var n int64
+	filepath.Walk(root, func(p string, fi os.FileInfo, err error) error {
+		if err != nil || fi.IsDir() {
+			return nil
+		}
+		st := fi.Sys().(*syscall.Stat_t)
+		if st.Ino != srcIno {
+			n += st.Blocks * 512
+		}
+		return nil
+	})
+	return n
+}
+
+// BenchmarkQuantizeQ4KM quantizes a generated ~106M-parameter F16 llama to
+// Q4_K_M through olm's worker process and compares the best wall time with
+// llama.cpp's own llama-quantize of the same release on the same file.
+func BenchmarkQuantizeQ4KM(b *testing.B) {
+	llamaDir := testenv.LlamaDir(b)
+	src := benchModel(b, "bench-llama-f16.gguf", testmodel.BenchLlama)
+	dir := b.TempDir()
+	tool := filepath.Join(llamaDir, "bin", "llama-quantize")
+	ref := timeIt(b, 3, func() {
+		out := filepath.Join(dir, "ref.gguf")
+		if o, err := exec.Command(tool, src, out, "Q4_K_M").CombinedOutput(); err != nil {
+			b.Fatalf("llama-quantize: %v\n%s", err, o)
+		}
+		os.Remove(out)
+	})
+	q := realQuantizer(b)
+	var best time.Duration = 1<<63 - 1
+	for b.Loop() {
+		out := filepath.Join(dir, "olm.gguf")
+		start := time.Now()
+		if err := q.Quantize(context.Background(), src, out, quantize.Options{Type: "q4_K_M"}); err != nil {
+			b.Fatal(err)
+		}
+		best = min(best, time.Since(start))
+		os.Remove(out)
+	}
+	b.ReportMetric(best.Seconds(), "best-s")
+	b.ReportMetric(ref.Seconds(), "llama-quantize-s")
+	b.ReportMetric(best.Seconds()/ref.Seconds(), "x-llama-quantize")
+}
