@@ -10,7 +10,10 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	goruntime "runtime"
 	"strings"
+	"sync"
+	"unsafe"
 
 	"github.com/olmhq/olm/internal/gguf"
 )
@@ -435,22 +438,80 @@ func (p *plan) emit(ctx context.Context, w io.Writer, buf, out []byte, progress 
 		return nil
 	}
 	chunk := len(buf) / es * es
-	for left := total; left > 0; {
+	// A reader goroutine fills buffers ahead while this one converts and
+	// writes, so reading overlaps with converting and writing.
+	type filled struct {
+		b   []byte
+		err error
+	}
+	const depth = 3
+	free := make(chan []byte, depth)
+	full := make(chan filled, depth)
+	done := make(chan struct{})
+	defer close(done)
+	free <- buf[:chunk]
+	for i := 1; i < depth; i++ {
+		free <- make([]byte, chunk)
+	}
+	go func() {
+		defer close(full)
+		for left := total; left > 0; {
+			var b []byte
+			select {
+			case b = <-free:
+			case <-done:
+				return
+			}
+			n := int(min(int64(chunk), left))
+			_, err := io.ReadFull(src, b[:n])
+			left -= int64(n)
+			select {
+			case full <- filled{b[:n], err}:
+			case <-done:
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	for f := range full {
+		if f.err != nil {
+			return fmt.Errorf("%w: reading %s: %v", ErrInvalid, p.src.Name, f.err)
+		}
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		n := int(min(int64(chunk), left))
-		if _, err := io.ReadFull(src, buf[:n]); err != nil {
-			return fmt.Errorf("%w: reading %s: %v", ErrInvalid, p.src.Name, err)
-		}
-		left -= int64(n)
-		o := convertElems(out[:0], buf[:n], srcType, dstType, p.addOne)
+		o := convertElems(out[:0], f.b, srcType, dstType, p.addOne)
 		if _, err := w.Write(o); err != nil {
 			return err
 		}
 		progress(len(o))
+		free <- f.b[:cap(f.b)]
 	}
 	return nil
+}
+
+// littleEndian reports whether the host stores integers little endian, as
+// GGUF and safetensors files do.
+var littleEndian = func() bool {
+	x := uint16(1)
+	return *(*byte)(unsafe.Pointer(&x)) == 1
+}()
+
+var (
+	tablesOnce sync.Once
+	bf16ToF16  []uint16 // bfloat16 bits -> half bits
+	f16ToBF16  []uint16 // half bits -> bfloat16 bits
+)
+
+func initTables() {
+	bf16ToF16 = make([]uint16, 1<<16)
+	f16ToBF16 = make([]uint16, 1<<16)
+	for i := range bf16ToF16 {
+		bf16ToF16[i] = gguf.F32ToF16(gguf.BF16ToF32(uint16(i)))
+		f16ToBF16[i] = gguf.F32ToBF16(gguf.F16ToF32(uint16(i)))
+	}
 }
 
 // convertElems appends src (elements of srcType) converted to dstType,
@@ -459,6 +520,46 @@ func convertElems(dst, src []byte, srcType, dstType string, addOne bool) []byte 
 	le := binary.LittleEndian
 	if srcType == dstType && !addOne {
 		return append(dst, src...)
+	}
+	if !addOne && (srcType == "BF16" && dstType == "F16" || srcType == "F16" && dstType == "BF16") {
+		tablesOnce.Do(initTables)
+		table := bf16ToF16
+		if srcType == "F16" {
+			table = f16ToBF16
+		}
+		start := len(dst)
+		n := len(src) / 2
+		dst = append(dst, make([]byte, n*2)...)
+		out := dst[start:]
+		if n == 0 {
+			return dst
+		}
+		if !littleEndian {
+			for i := 0; i+1 < len(src); i += 2 {
+				le.PutUint16(out[i:], table[le.Uint16(src[i:])])
+			}
+			return dst
+		}
+		// The host is little endian like the files: view the bytes as
+		// uint16s and convert in parallel halves.
+		in16 := unsafe.Slice((*uint16)(unsafe.Pointer(&src[0])), n)
+		out16 := unsafe.Slice((*uint16)(unsafe.Pointer(&out[0])), n)
+		parts := 1
+		if n >= 1<<17 {
+			parts = min(goruntime.GOMAXPROCS(0), 4)
+		}
+		var wg sync.WaitGroup
+		for p := 0; p < parts; p++ {
+			lo, hi := n*p/parts, n*(p+1)/parts
+			wg.Go(func() {
+				o, in := out16[lo:hi], in16[lo:hi]
+				for i, x := range in {
+					o[i] = table[x]
+				}
+			})
+		}
+		wg.Wait()
+		return dst
 	}
 	es := elemSize(srcType)
 	for i := 0; i+es <= len(src); i += es {

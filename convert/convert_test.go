@@ -3,9 +3,11 @@ package convert
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -205,7 +207,7 @@ var archCases = []archCase{
 		wantTypes: map[string]gguf.TensorType{"position_embd.weight": gguf.TensorF32, "blk.0.attn_q.weight": gguf.TensorF16, "blk.0.attn_q.bias": gguf.TensorF32}},
 }
 
-func vocabPath(t *testing.T, name string) string {
+func vocabPath(t testing.TB, name string) string {
 	return filepath.Join(testenv.LlamaSource(t), "models", "ggml-vocab-"+name+".gguf")
 }
 
@@ -391,4 +393,36 @@ func FuzzSentencePiece(f *testing.F) {
 			t.Fatalf("re-encoded model does not parse the same: %v", err)
 		}
 	})
+}
+
+// TestConvertElems checks the table and parallel fast paths against the
+// element-by-element conversion.
+func TestConvertElems(t *testing.T) {
+	src := make([]byte, 2<<20+6)
+	for i := range src {
+		src[i] = byte(i*7919 + i>>8)
+	}
+	for _, c := range [][2]string{{"BF16", "F16"}, {"F16", "BF16"}} {
+		fast := convertElems(nil, src, c[0], c[1], false)
+		if len(fast) != len(src) {
+			t.Fatalf("%s->%s: %d bytes from %d", c[0], c[1], len(fast), len(src))
+		}
+		for i := 0; i < len(src); i += 2 {
+			x := uint16(src[i]) | uint16(src[i+1])<<8
+			var want uint16
+			if c[0] == "BF16" {
+				want = gguf.F32ToF16(gguf.BF16ToF32(x))
+			} else {
+				want = gguf.F32ToBF16(gguf.F16ToF32(x))
+			}
+			if got := uint16(fast[i]) | uint16(fast[i+1])<<8; got != want {
+				t.Fatalf("%s->%s element %d (%#04x): %#04x, want %#04x", c[0], c[1], i/2, x, got, want)
+			}
+		}
+	}
+	// addOne goes element by element: 1.5 (BF16 0x3fc0) + 1 = 2.5 (F32).
+	got := convertElems(nil, []byte{0xc0, 0x3f}, "BF16", "F32", true)
+	if f := math.Float32frombits(binary.LittleEndian.Uint32(got)); f != 2.5 {
+		t.Errorf("1.5 + 1 = %v", f)
+	}
 }
