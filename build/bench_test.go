@@ -123,11 +123,16 @@ func diskAdded(b *testing.B, root, source string) int64 {
 // BenchmarkQuantizeQ4KM quantizes a generated ~106M-parameter F16 llama to
 // Q4_K_M through olm's worker process and compares the best wall time with
 // llama.cpp's own llama-quantize of the same release on the same file.
+//
+// OLM_BENCH_LLAMA_QUANTIZE names the llama-quantize binary when the test
+// binary runs away from its checkout (on a benchmark machine).
 func BenchmarkQuantizeQ4KM(b *testing.B) {
-	llamaDir := testenv.LlamaDir(b)
+	tool := os.Getenv("OLM_BENCH_LLAMA_QUANTIZE")
+	if tool == "" {
+		tool = filepath.Join(testenv.LlamaDir(b), "bin", "llama-quantize")
+	}
 	src := benchModel(b, "bench-llama-f16.gguf", testmodel.BenchLlama)
 	dir := b.TempDir()
-	tool := filepath.Join(llamaDir, "bin", "llama-quantize")
 	ref := timeIt(b, 3, func() {
 		out := filepath.Join(dir, "ref.gguf")
 		if o, err := exec.Command(tool, src, out, "Q4_K_M").CombinedOutput(); err != nil {

@@ -44,7 +44,9 @@ func worker(args []string) int {
 // realQuantizer runs the test binary as the quantize worker.
 func realQuantizer(t testing.TB) *quantize.Quantizer {
 	t.Helper()
-	testenv.LlamaDir(t)
+	if os.Getenv("OLM_BENCH_LLAMA_QUANTIZE") == "" {
+		testenv.LlamaDir(t)
+	}
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
