@@ -176,6 +176,9 @@ func Load(ctx context.Context, r io.Reader, store *blobstore.Store, opts LoadOpt
 				rep.emit(desc, StatusExists, desc.Size, nil)
 				continue
 			}
+			if errors.Is(err, io.ErrUnexpectedEOF) {
+				return nil, fmt.Errorf("%w: blob %s is cut short (a truncated archive?)", ErrArchive, d)
+			}
 			if err != nil {
 				return nil, fmt.Errorf("load %s: %w", d, err)
 			}

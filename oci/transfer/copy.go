@@ -16,6 +16,7 @@ import (
 	"oras.land/oras-go/v2/content"
 	"oras.land/oras-go/v2/errdef"
 	"oras.land/oras-go/v2/registry/remote"
+	"oras.land/oras-go/v2/registry/remote/auth"
 	"oras.land/oras-go/v2/registry/remote/errcode"
 
 	"github.com/olmhq/olm/blobstore"
@@ -142,6 +143,9 @@ func mapError(err error) error {
 		if ec.StatusCode >= 500 || ec.StatusCode == 429 {
 			return err
 		}
+	}
+	if errors.Is(err, auth.ErrBasicCredentialNotFound) {
+		return fmt.Errorf("%w: %w (log in with `olm login`)", ErrUnauthorized, err)
 	}
 	if errors.Is(err, errdef.ErrNotFound) && !errors.Is(err, ErrNotFound) {
 		return fmt.Errorf("%w: %w", ErrNotFound, err)
