@@ -54,9 +54,12 @@ type Puller interface {
 	Pull(ctx context.Context, ref oci.Reference, progress func(Event)) error
 }
 
-// Converter writes a GGUF file converted from a safetensors checkpoint
-// folder, reporting bytes of tensor data done out of total.
+// Converter turns a safetensors checkpoint folder into a GGUF file.
 type Converter interface {
+	// Check reports, without converting, whether dir can be converted.
+	Check(dir string) error
+	// Convert writes the GGUF to out, reporting bytes of tensor data done
+	// out of total.
 	Convert(ctx context.Context, dir, out string, progress func(done, total int64)) error
 }
 
@@ -65,6 +68,12 @@ type Converter interface {
 type SafetensorsConverter struct {
 	// Options are passed to convert.ConvertFile; Progress is set per call.
 	Options convert.Options
+}
+
+// Check implements Converter with convert.Detect.
+func (c SafetensorsConverter) Check(dir string) error {
+	_, err := convert.Detect(dir)
+	return err
 }
 
 // Convert implements Converter.
@@ -341,7 +350,7 @@ func (b *Builder) resolve(ctx context.Context, req *Request, emit func(Event)) (
 	}
 	if p.safetensors != "" {
 		emit(Event{Status: "parsing safetensors"})
-		if _, err := convert.Detect(p.safetensors); err != nil {
+		if err := b.converter().Check(p.safetensors); err != nil {
 			return p, fmt.Errorf("%w: FROM %s: %w", ErrInvalidWeights, p.safetensors, err)
 		}
 	}
@@ -492,6 +501,13 @@ func (b *Builder) resolveAdapterFiles(req *Request, p *plan) error {
 	return nil
 }
 
+func (b *Builder) converter() Converter {
+	if b.Converter == nil {
+		return SafetensorsConverter{}
+	}
+	return b.Converter
+}
+
 // tempRoot returns the folder private temporary folders are made in.
 func (b *Builder) tempRoot() string {
 	if b.TempDir != "" {
@@ -598,11 +614,7 @@ func (b *Builder) write(ctx context.Context, req *Request, p *plan, tags []strin
 		}
 		emit(Event{Status: "converting model"})
 		out := filepath.Join(p.tmp, "converted.gguf")
-		conv := b.Converter
-		if conv == nil {
-			conv = SafetensorsConverter{}
-		}
-		if err := conv.Convert(ctx, p.safetensors, out, func(done, total int64) {
+		if err := b.converter().Convert(ctx, p.safetensors, out, func(done, total int64) {
 			emit(Event{Status: "converting model", Digest: "0", Total: total, Completed: done})
 		}); err != nil {
 			return nil, fmt.Errorf("convert %s: %w", p.safetensors, err)

@@ -563,3 +563,68 @@ func TestRequestFromAPI(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// copyConverter "converts" by copying a prepared GGUF, recording the
+// checkpoint folder's files.
+type copyConverter struct {
+	gguf  string
+	files []string
+}
+
+func (c *copyConverter) Check(dir string) error {
+	if _, err := os.Stat(filepath.Join(dir, "config.json")); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (c *copyConverter) Convert(ctx context.Context, dir, out string, progress func(done, total int64)) error {
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		c.files = append(c.files, e.Name())
+	}
+	b, err := os.ReadFile(c.gguf)
+	if err != nil {
+		return err
+	}
+	progress(int64(len(b)), int64(len(b)))
+	return os.WriteFile(out, b, 0o644)
+}
+
+func TestBuildFromSafetensors(t *testing.T) {
+	ctx := context.Background()
+	b, s := newBuilder(t)
+	dir := fixture(t)
+	conv := &copyConverter{gguf: filepath.Join(dir, "tiny.gguf")}
+	b.Converter = conv
+	st := filepath.Join(dir, "hf")
+	os.Mkdir(st, 0o755)
+	for _, f := range []string{"config.json", "model.safetensors", "tokenizer.json"} {
+		os.WriteFile(filepath.Join(st, f), []byte("{}"), 0o644)
+	}
+	var events []string
+	res, err := b.Build(ctx, build.Request{Modelfile: parse(t, "FROM ./hf\nSYSTEM converted"), Dir: dir, Tags: []string{"hf"}}, func(e build.Event) { events = append(events, e.Status) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(events, "converting model") || res.Details.Architecture != "llama" {
+		t.Errorf("events %q details %+v", events, res.Details)
+	}
+	// The same through /api/create files: the blobs are laid out as a folder.
+	var files = map[string]digest.Digest{}
+	for _, f := range []string{"config.json", "model.safetensors", "tokenizer.json"} {
+		d, _, err := s.ImportFile(ctx, filepath.Join(st, f), blobstore.ImportOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		files[f] = d.Digest
+	}
+	conv.files = nil
+	res2, err := b.Build(ctx, build.Request{Files: files, Tags: []string{"hf2"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(conv.files, []string{"config.json", "model.safetensors", "tokenizer.json"}) || res2.Model.Weights[0].Digest != res.Model.Weights[0].Digest {
+		t.Errorf("converter saw %v", conv.files)
+	}
+}
