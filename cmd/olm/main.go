@@ -41,6 +41,7 @@ type CLI struct {
 	Inspect        InspectCmd        `cmd:"" help:"Print a model's manifest, config and detected format as JSON."`
 	Save           SaveCmd           `cmd:"" help:"Save local models to an OCI image layout tarball."`
 	Load           LoadCmd           `cmd:"" help:"Load models from an OCI image layout tarball."`
+	Convert        ConvertCmd        `cmd:"" help:"Convert a Hugging Face safetensors directory into a GGUF file."`
 	// Commands are added below, one field each.
 }
 
