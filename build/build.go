@@ -342,6 +342,11 @@ func (b *Builder) resolve(ctx context.Context, req *Request, emit func(Event)) (
 	}
 	if len(p.weights) > 1 {
 		sortSplit(p.weights)
+		for _, w := range p.weights {
+			if !splitPart.MatchString(w.name) {
+				return p, fmt.Errorf("%w: several weights files (%s, ...); FROM takes one model, or the parts of a split GGUF named *-0000N-of-0000M.gguf", ErrInvalidRequest, w.name)
+			}
+		}
 	}
 	if p.quantizeType != "" {
 		if err := b.checkQuantize(p); err != nil {

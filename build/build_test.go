@@ -427,6 +427,7 @@ func TestBuildBadInput(t *testing.T) {
 		{"unknown local model", build.Request{Modelfile: parse(t, "FROM nosuchmodel")}, build.ErrNotFound, "no such local model"},
 		{"model as second FROM", build.Request{Modelfile: parse(t, "FROM ./tiny.gguf\nFROM good")}, build.ErrInvalidRequest, "only the first FROM"},
 		{"weights twice", build.Request{Modelfile: parse(t, "FROM good\nFROM ./tiny.gguf")}, build.ErrInvalidRequest, "weights twice"},
+		{"two models", build.Request{Modelfile: parse(t, "FROM ./tiny.gguf\nFROM ./q8.gguf")}, build.ErrInvalidRequest, "several weights files"},
 		{"only projector", build.Request{Modelfile: parse(t, "FROM ./mmproj-tiny.gguf")}, build.ErrInvalidRequest, "only projectors"},
 		{"already quantized", build.Request{Modelfile: parse(t, "FROM ./q8.gguf"), Quantize: "q4_K_M"}, quantize.ErrAlreadyQuantized, "q8.gguf is Q8_0"},
 		{"unknown quantization", build.Request{Modelfile: parse(t, "FROM ./tiny.gguf"), Quantize: "q9_X"}, quantize.ErrUnknownType, "Q4_K_M, Q8_0"},
@@ -626,5 +627,23 @@ func TestBuildFromSafetensors(t *testing.T) {
 	}
 	if !slices.Equal(conv.files, []string{"config.json", "model.safetensors", "tokenizer.json"}) || res2.Model.Weights[0].Digest != res.Model.Weights[0].Digest {
 		t.Errorf("converter saw %v", conv.files)
+	}
+}
+
+func TestBuildSplitGGUF(t *testing.T) {
+	ctx := context.Background()
+	b, _ := newBuilder(t)
+	dir := t.TempDir()
+	kv := func(n int) []gguf.KV {
+		return []gguf.KV{{Key: "general.architecture", Value: gguf.String("llama")}, {Key: "split.no", Value: gguf.Uint16(uint16(n))}, {Key: "split.count", Value: gguf.Uint16(2)}}
+	}
+	writeGGUF(t, filepath.Join(dir, "m-00002-of-00002.gguf"), kv(1))
+	writeGGUF(t, filepath.Join(dir, "m-00001-of-00002.gguf"), kv(0))
+	res, err := b.Build(ctx, build.Request{Modelfile: parse(t, "FROM .\n"), Dir: dir, Tags: []string{"split"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Model.Weights) != 2 || res.Model.Weights[0].Filename != "m-00001-of-00002.gguf" || res.Model.Weights[1].Filename != "m-00002-of-00002.gguf" {
+		t.Errorf("weights %+v", res.Model.Weights)
 	}
 }
