@@ -133,6 +133,17 @@ func (e *Engine) buildInfo() runner.Info {
 		}
 	}
 	name := meta["general.name"]
+	// Estimate the bytes offloaded to the GPU from the share of layers
+	// (the output layer counts as one more); 0 on CPU builds.
+	var vram uint64
+	if e.opts.NumGPU != 0 && llama.SupportsGPUOffload() {
+		layers := m.NumLayer() + 1
+		off := e.opts.NumGPU
+		if off < 0 || off > layers {
+			off = layers
+		}
+		vram = m.Size() * uint64(off) / uint64(layers)
+	}
 	return runner.Info{
 		ModelPath:     m.Path(),
 		Name:          name,
@@ -151,6 +162,7 @@ func (e *Engine) buildInfo() runner.Info {
 		Parallel:      e.opts.Parallel,
 		EmbeddingOnly: e.opts.EmbeddingOnly,
 		GPULayers:     e.opts.NumGPU,
+		SizeVRAM:      vram,
 		Metadata:      meta,
 	}
 }

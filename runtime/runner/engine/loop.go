@@ -225,6 +225,15 @@ func (e *Engine) start(s *slot, t *task) error {
 	if err != nil {
 		return fmt.Errorf("%w: sampler: %v", runner.ErrBadRequest, err)
 	}
+	// Like Ollama, the repeat penalties see the end of the prompt too.
+	if lastN := t.sp.RepeatLastN; lastN != 0 {
+		if lastN < 0 {
+			lastN = e.nCtxSeq
+		}
+		for _, tok := range prompt[max(0, len(prompt)-lastN):] {
+			smp.Accept(tok)
+		}
+	}
 	n := commonPrefix(s.cache, prompt)
 	if n >= len(prompt) {
 		n = len(prompt) - 1 // re-evaluate the last token to get its logits
