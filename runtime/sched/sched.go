@@ -72,6 +72,13 @@ type Options struct {
 	MaxQueue int
 	// StartTimeout bounds one runner start; 0 means runner.DefaultStartTimeout.
 	StartTimeout time.Duration
+	// MemoryLimit is the most bytes of model (Spec.Size, else the size the
+	// runner reports) that loaded runners may hold together: loading a
+	// model that would go over it first evicts idle runners, least
+	// recently used first, or waits for busy ones. A model alone is always
+	// loaded, whatever its size. 0 means no limit (only MaxLoaded);
+	// SystemMemory gives a sensible value.
+	MemoryLimit int64
 }
 
 // Spec names the model a request wants and how to load it.
@@ -127,12 +134,13 @@ type Status struct {
 type Scheduler struct {
 	opts Options
 
-	mu      sync.Mutex
-	models  map[string]*loaded // by key, starting or ready
-	waiting map[string]int     // Gets waiting, by key
-	closing int                // runners being stopped, still holding memory
-	changed chan struct{}      // closed and replaced on every change
-	closed  bool
+	mu           sync.Mutex
+	models       map[string]*loaded // by key, starting or ready
+	waiting      map[string]int     // Gets waiting, by key
+	closing      int                // runners being stopped, still holding memory
+	closingBytes int64              // their sizes
+	changed      chan struct{}      // closed and replaced on every change
+	closed       bool
 }
 
 // loaded is one runner, starting or ready.
@@ -274,18 +282,21 @@ func (s *Scheduler) Get(ctx context.Context, spec Spec) (*Lease, error) {
 				}
 				return &Lease{s: s, l: l, ka: ka}, nil
 			}
-		} else if s.loadedCount() < s.opts.MaxLoaded {
+		} else if s.loadedCount() < s.opts.MaxLoaded && s.fits(spec.Size) {
 			l := &loaded{key: key, spec: spec, parallel: spec.Load.Parallel, ready: make(chan struct{})}
 			s.models[key] = l
 			go s.start(l)
 			continue // take a slot of it on the next pass
 		} else if victim := s.lruIdle(); victim != nil {
 			s.remove(victim)
+			size := victim.size()
 			s.closing++
+			s.closingBytes += size
 			s.mu.Unlock()
 			victim.r.Close()
 			s.mu.Lock()
 			s.closing--
+			s.closingBytes -= size
 			s.broadcast()
 			continue
 		}
@@ -390,6 +401,32 @@ func (s *Scheduler) remove(l *loaded) {
 // loadedCount is the number of runners holding memory (s.mu held).
 func (s *Scheduler) loadedCount() int { return len(s.models) + s.closing }
 
+// size is the memory l counts for: Spec.Size, else the runner's report.
+func (l *loaded) size() int64 {
+	if l.spec.Size > 0 {
+		return l.spec.Size
+	}
+	if l.r != nil {
+		if i := l.r.Info(); i != nil {
+			return int64(i.Size)
+		}
+	}
+	return 0
+}
+
+// fits reports whether a model of size bytes may be loaded now under
+// MemoryLimit (s.mu held).
+func (s *Scheduler) fits(size int64) bool {
+	if s.opts.MemoryLimit <= 0 || s.loadedCount() == 0 {
+		return true
+	}
+	used := s.closingBytes
+	for _, l := range s.models {
+		used += l.size()
+	}
+	return used+size <= s.opts.MemoryLimit
+}
+
 // lruIdle returns the least recently used ready runner with no requests,
 // or nil (s.mu held).
 func (s *Scheduler) lruIdle() *loaded {
@@ -455,11 +492,14 @@ func (s *Scheduler) idle(l *loaded, ka time.Duration) {
 // loaded until it has exited (s.mu held).
 func (s *Scheduler) stop(l *loaded) {
 	s.remove(l)
+	size := l.size()
 	s.closing++
+	s.closingBytes += size
 	go func() {
 		l.r.Close()
 		s.mu.Lock()
 		s.closing--
+		s.closingBytes -= size
 		s.broadcast()
 		s.mu.Unlock()
 	}()

@@ -447,3 +447,53 @@ func TestNoModel(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+func TestMemoryLimitEvicts(t *testing.T) {
+	fs := &fakeStarter{}
+	s := newSched(t, fs, Options{MemoryLimit: 250, KeepAlive: dur(-1)})
+	sized := func(name string, size int64) Spec { sp := spec(name); sp.Size = size; return sp }
+	get(t, s, sized("a", 100)).Release()
+	time.Sleep(2 * time.Millisecond)
+	get(t, s, sized("b", 100)).Release()
+	if len(s.List()) != 2 {
+		t.Fatal("two models that fit were not both kept")
+	}
+	// c needs 100 more: a (least recently used) must go.
+	lc := get(t, s, sized("c", 100))
+	if !fs.started("/models/a.gguf")[0].closed.Load() || fs.started("/models/b.gguf")[0].closed.Load() {
+		t.Fatal("memory limit did not evict the least recently used model")
+	}
+	// d needs 200: b is idle and goes; c is busy, so d waits for it.
+	got := make(chan *Lease, 1)
+	go func() {
+		l, err := s.Get(context.Background(), sized("d", 200))
+		if err != nil {
+			t.Error(err)
+		}
+		got <- l
+	}()
+	select {
+	case <-got:
+		t.Fatal("d loaded over the memory limit while c was busy")
+	case <-time.After(50 * time.Millisecond):
+	}
+	lc.Release()
+	select {
+	case l := <-got:
+		l.Release()
+	case <-time.After(2 * time.Second):
+		t.Fatal("d never loaded")
+	}
+	// A model bigger than the limit still loads when it is alone.
+	get(t, s, sized("huge", 1000)).Release()
+}
+
+func TestSystemMemory(t *testing.T) {
+	total, avail, err := SystemMemory()
+	if err != nil {
+		t.Skip(err)
+	}
+	if total <= 0 || avail < 0 || avail > total {
+		t.Fatalf("total %d available %d", total, avail)
+	}
+}
