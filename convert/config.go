@@ -13,7 +13,7 @@ import (
 type hparams map[string]any
 
 func readConfig(dir string) (hparams, error) {
-	b, err := os.ReadFile(filepath.Join(dir, "config.json"))
+	b, err := readSmall(filepath.Join(dir, "config.json"))
 	if err != nil {
 		if os.IsNotExist(err) {
 			return nil, fmt.Errorf("%w: config.json in %s", ErrNotFound, dir)

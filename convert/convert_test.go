@@ -227,6 +227,15 @@ func buildCase(t *testing.T, c archCase) (string, *gguf.File) {
 		}
 	}
 	hfTokenizer(t, vg, dir, cfg, c.spm)
+	if c.synth.hfArch == "BertModel" {
+		// sentence-transformers layout: CLS pooling
+		writeJSON(t, filepath.Join(dir, "modules.json"), []map[string]any{
+			{"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+			{"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+		})
+		os.MkdirAll(filepath.Join(dir, "1_Pooling"), 0o755)
+		writeJSON(t, filepath.Join(dir, "1_Pooling", "config.json"), map[string]any{"word_embedding_dimension": c.synth.embd, "pooling_mode_cls_token": true})
+	}
 	tokens, _ := vg.Strings("tokenizer.ggml.tokens")
 	writeSynthetic(t, dir, c.synth, cfg, len(tokens), c.shards)
 	return dir, vg
@@ -269,6 +278,12 @@ func TestArchitectures(t *testing.T) {
 			gen := 8
 			if c.synth.hfArch == "BertModel" {
 				gen = 0
+				if p, _ := g.Uint("bert.pooling_type"); p != 2 {
+					t.Errorf("bert.pooling_type = %d, want 2 (CLS, from 1_Pooling/config.json)", p)
+				}
+				if c, ok := g.Bool("bert.attention.causal"); !ok || c {
+					t.Errorf("bert.attention.causal = %v, %v; want false", c, ok)
+				}
 			}
 			llamaBench(t, out, gen)
 		})
