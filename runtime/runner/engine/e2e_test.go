@@ -461,6 +461,23 @@ func TestEmbed(t *testing.T) {
 	}
 	// Generation still works beside embeddings.
 	complete(t, c, runner.CompletionRequest{Prompt: "Hi", Options: greedy(4)})
+
+	// An embedding-only runner gives the same vectors and refuses to generate.
+	pe := start(t, runner.LoadOptions{Model: smallModel(t), NumCtx: 64, EmbeddingOnly: true})
+	if fmt.Sprint(pe.Info().Capabilities) != "[embedding]" {
+		t.Fatalf("embedding-only capabilities = %v", pe.Info().Capabilities)
+	}
+	re, err := pe.Client().Embed(ctx, runner.EmbedRequest{Input: in[:1]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := c.Embed(ctx, runner.EmbedRequest{Input: in[:1]})
+	if fmt.Sprint(re.Embeddings[0]) != fmt.Sprint(want.Embeddings[0]) {
+		t.Fatal("embedding-only runner gives different vectors")
+	}
+	if _, err := pe.Client().Completion(ctx, runner.CompletionRequest{Prompt: "Hi"}, nil); !errors.Is(err, runner.ErrUnsupported) {
+		t.Fatalf("completion on an embedding-only runner: %v, want ErrUnsupported", err)
+	}
 }
 
 func TestPromptTruncation(t *testing.T) {

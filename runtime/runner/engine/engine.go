@@ -62,6 +62,12 @@ func Load(ctx context.Context, o runner.LoadOptions, log io.Writer) (*Engine, er
 	if err != nil {
 		return nil, fmt.Errorf("load model %s: %w", o.Model, err)
 	}
+	if _, ok := model.Meta(model.Arch() + ".pooling_type"); ok && !o.EmbeddingOnly {
+		// Like Ollama: a model that declares a pooling type is an
+		// embedding model and is not used for generation.
+		fmt.Fprintf(log, "olm runner: %s declares a pooling type: loading it for embeddings only\n", o.Model)
+		o.EmbeddingOnly = true
+	}
 	e := &Engine{opts: o, model: model, log: log, submit: make(chan *task), stop: make(chan struct{})}
 
 	numCtx := o.NumCtx
@@ -117,7 +123,7 @@ func (e *Engine) buildInfo() runner.Info {
 	meta := m.Metadata()
 	_, hasPooling := meta[m.Arch()+".pooling_type"]
 	var caps []string
-	if !e.opts.EmbeddingOnly && !(hasPooling && !m.HasDecoder()) {
+	if !e.opts.EmbeddingOnly {
 		caps = append(caps, runner.CapCompletion)
 	}
 	if hasPooling || e.opts.EmbeddingOnly {
