@@ -455,14 +455,20 @@ func (p *parser) kitOps() error {
 	}
 	partIndex := 0
 	for _, d := range p.m.Layers {
-		l, err := layer(d, AnnotationModelPackFilepath, AnnotationTitle)
+		// The title of a ModelKit layer names the archive ("model.tar"),
+		// not the file inside: the filepath annotation or the Kitfile does.
+		l, err := layer(d, AnnotationModelPackFilepath)
+		if err != nil {
+			return fmt.Errorf("%w: %w", ErrInvalidManifest, err)
+		}
+		titled, err := layer(d, AnnotationTitle)
 		if err != nil {
 			return fmt.Errorf("%w: %w", ErrInvalidManifest, err)
 		}
 		kind, archive, ok := kitOpsKind(d.MediaType)
 		if !ok {
-			if d.MediaType == MediaTypeKitOpsConfig || !p.addOllamaLayer(l) {
-				p.model.Other = append(p.model.Other, l)
+			if d.MediaType == MediaTypeKitOpsConfig || !p.addOllamaLayer(titled) {
+				p.model.Other = append(p.model.Other, titled)
 			}
 			continue
 		}
@@ -478,6 +484,9 @@ func (p *parser) kitOps() error {
 					return fmt.Errorf("Kitfile model path: %w", err)
 				}
 				l.Filename = name
+			}
+			if name == "" && archive == ArchiveNone {
+				name, l.Filename = titled.Filename, titled.Filename
 			}
 			gguf := isGGUFName(name) || strings.Contains(strings.ToLower(c.Format), "gguf") ||
 				strings.Contains(strings.ToLower(modelField(kf.Model, func(m *kitModel) string { return m.Framework })), "gguf")
@@ -502,6 +511,9 @@ func (p *parser) kitOps() error {
 					return fmt.Errorf("Kitfile model part path: %w", err)
 				}
 			}
+			if l.Filename == "" && archive == ArchiveNone {
+				l.Filename = titled.Filename
+			}
 			t := strings.ToLower(part.Type)
 			switch {
 			case isGGUFName(l.Filename) && (isProjectorName(l.Filename) || strings.Contains(t, "proj")):
@@ -512,6 +524,9 @@ func (p *parser) kitOps() error {
 				p.model.Other = append(p.model.Other, l)
 			}
 		default:
+			if l.Filename == "" {
+				l.Filename = titled.Filename
+			}
 			p.model.Other = append(p.model.Other, l)
 		}
 	}

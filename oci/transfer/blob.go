@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -133,7 +134,7 @@ func fetchBlob(ctx context.Context, repo *remote.Repository, desc ocispec.Descri
 	if err := checkSpace(store, desc.Size-have); err != nil {
 		return err
 	}
-	if opts.Parts > 1 && desc.Size >= 2*opts.MinPartSize {
+	if opts.Parts > 1 && desc.Size >= opts.MinParallelSize && desc.Size > opts.PartSize {
 		err = fetchParallel(ctx, repo, desc, w, opts, rep)
 		if !errors.Is(err, errNoRanges) {
 			return err
@@ -244,14 +245,10 @@ func fetchParallel(ctx context.Context, repo *remote.Repository, desc ocispec.De
 	if b := w.State(); b != nil && json.Unmarshal(b, &st) == nil && st.Size == desc.Size && validParts(st.Parts, desc.Size) {
 		// resume the ranges recorded
 	} else {
-		n := int64(opts.Parts)
-		if max := desc.Size / opts.MinPartSize; n > max {
-			n = max
-		}
 		have, _ := w.Size()
 		st = partsState{Size: desc.Size}
-		for i := int64(0); i < n; i++ {
-			s, e := desc.Size*i/n, desc.Size*(i+1)/n
+		for s := int64(0); s < desc.Size; s += opts.PartSize {
+			e := min(s+opts.PartSize, desc.Size)
 			st.Parts = append(st.Parts, part{Start: s, End: e, Next: s})
 		}
 		// A sequential attempt may have left a prefix: keep it as part 0's.
@@ -318,19 +315,41 @@ func fetchParallel(ctx context.Context, repo *remote.Repository, desc ocispec.De
 		cancel()
 	}
 
-	var wg sync.WaitGroup
-	for i := range st.Parts {
-		var resp *http.Response
-		if i == first {
-			resp = probe
-		}
-		wg.Add(1)
-		go func(i int, resp *http.Response) {
-			defer wg.Done()
+	// Parts workers take the ranges in order; the one holding the probe's
+	// response finishes that range first.
+	var (
+		wg   sync.WaitGroup
+		next atomic.Int64
+	)
+	work := func(resp *http.Response, i int) {
+		defer wg.Done()
+		if resp != nil {
 			if err := fetchPart(ctx, repo, desc, w, &st.Parts[i], resp, opts, rep, c, &mu, cond, save); err != nil {
 				fail(err)
+				return
 			}
-		}(i, resp)
+		}
+		for {
+			i := int(next.Add(1) - 1)
+			if i >= len(st.Parts) || ctx.Err() != nil {
+				return
+			}
+			if i == first {
+				continue
+			}
+			if err := fetchPart(ctx, repo, desc, w, &st.Parts[i], nil, opts, rep, c, &mu, cond, save); err != nil {
+				fail(err)
+				return
+			}
+		}
+	}
+	for k := 0; k < opts.Parts; k++ {
+		wg.Add(1)
+		if k == 0 && first >= 0 {
+			go work(probe, first)
+		} else {
+			go work(nil, -1)
+		}
 	}
 
 	// The hasher follows the contiguous landed prefix.

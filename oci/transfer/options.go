@@ -13,9 +13,14 @@ type Options struct {
 	// Parts is how many ranged GETs download one large blob at once; ≤0
 	// means 4, 1 disables ranged downloads.
 	Parts int
-	// MinPartSize is the smallest range of a parallel download in bytes; a
-	// blob smaller than 2×MinPartSize downloads as one stream. ≤0 means 64 MiB.
-	MinPartSize int64
+	// MinParallelSize is the smallest blob, in bytes, downloaded with
+	// parallel ranged GETs; smaller blobs stream. ≤0 means 128 MiB.
+	MinParallelSize int64
+	// PartSize is the size in bytes of each ranged GET of a parallel
+	// download. The Parts workers take ranges in order, so the verified
+	// prefix grows at the full download rate and the hash finishes right
+	// after the last byte. ≤0 means 16 MiB.
+	PartSize int64
 	// Retries is how many times a failed request is retried; 0 means 5,
 	// negative means none.
 	Retries int
@@ -32,7 +37,7 @@ type Options struct {
 }
 
 // DefaultOptions is the zero Options with its defaults spelled out.
-var DefaultOptions = Options{Concurrency: 3, Parts: 4, MinPartSize: 64 << 20, Retries: 5, Backoff: 500 * time.Millisecond}
+var DefaultOptions = Options{Concurrency: 3, Parts: 4, MinParallelSize: 128 << 20, PartSize: 16 << 20, Retries: 5, Backoff: 500 * time.Millisecond}
 
 func (o Options) withDefaults() Options {
 	if o.Concurrency <= 0 {
@@ -41,8 +46,11 @@ func (o Options) withDefaults() Options {
 	if o.Parts <= 0 {
 		o.Parts = DefaultOptions.Parts
 	}
-	if o.MinPartSize <= 0 {
-		o.MinPartSize = DefaultOptions.MinPartSize
+	if o.MinParallelSize <= 0 {
+		o.MinParallelSize = DefaultOptions.MinParallelSize
+	}
+	if o.PartSize <= 0 {
+		o.PartSize = DefaultOptions.PartSize
 	}
 	if o.Retries == 0 {
 		o.Retries = DefaultOptions.Retries

@@ -164,7 +164,7 @@ func TestPullParallelRangesAndResume(t *testing.T) {
 	md, w := pushModel(t, host, "m/big:v1", 4<<20)
 	s := newStore(t)
 	repo, ref := repoFor(t, host, "m/big:v1")
-	opts := Options{Parts: 4, MinPartSize: 256 << 10, Backoff: time.Millisecond}
+	opts := Options{Parts: 4, MinParallelSize: 1 << 20, PartSize: 256 << 10, Backoff: time.Millisecond}
 	f.dropAfter.Store(100_000) // one range breaks mid-way and is resumed
 	var retries atomic.Int64
 	opts.Progress = func(e Event) {
@@ -176,8 +176,8 @@ func TestPullParallelRangesAndResume(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkPulled(t, s, ref.String(), md, w)
-	if f.ranged.Load() < 4 || retries.Load() < 1 {
-		t.Fatalf("ranged GETs %d, retries %d; want ≥4 and ≥1", f.ranged.Load(), retries.Load())
+	if f.ranged.Load() < 16 || retries.Load() < 1 {
+		t.Fatalf("ranged GETs %d, retries %d; want ≥16 and ≥1", f.ranged.Load(), retries.Load())
 	}
 }
 
@@ -366,7 +366,7 @@ func TestRedirectWithoutCredentials(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := newStore(t)
-	if _, err := Copy(ctx, repo, "v1", s, ref.String(), Options{Parts: 2, MinPartSize: 256 << 10}); err != nil {
+	if _, err := Copy(ctx, repo, "v1", s, ref.String(), Options{Parts: 2, MinParallelSize: 1 << 20, PartSize: 256 << 10}); err != nil {
 		t.Fatal(err)
 	}
 	checkPulled(t, s, ref.String(), md, w)
