@@ -432,6 +432,23 @@ func TestParseDockerV01AndCNAIAndOras(t *testing.T) {
 	if err != nil || m.Format != FormatModelPack || m.Weights[0].Filename != "model.gguf" || len(m.Other) != 1 {
 		t.Fatalf("oras modelpack: %+v, %v", m, err)
 	}
+
+	// Tar weights: the title names the archive, so OpenArchived gets no
+	// name and takes the GGUF inside.
+	archive := tarOf(t, false, map[string]string{"tiny.gguf": "GGUF in tar"})
+	man = manifestOf(t, b, MediaTypeOCIManifest, ArtifactTypeModelPack, MediaTypeEmptyJSON, []byte("{}"),
+		desc(b, MediaTypeModelPackWeightTar, archive, map[string]string{AnnotationTitle: "weights.tar"}))
+	m, err = ParseModel(ctx, man, b.fetch)
+	if err != nil || m.Weights[0].Archive != ArchiveTar || m.Weights[0].Filename != "" {
+		t.Fatalf("tar modelpack: %+v, %v", m, err)
+	}
+	r, _, err := OpenArchived(bytes.NewReader(archive), ArchiveTar, m.Weights[0].Filename)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := io.ReadAll(r); string(got) != "GGUF in tar" {
+		t.Fatalf("unpacked %q", got)
+	}
 }
 
 func tarOf(t testing.TB, gz bool, files map[string]string) []byte {

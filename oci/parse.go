@@ -252,6 +252,12 @@ func (p *parser) modelPack() error {
 			continue
 		}
 		l.Archive = archive
+		if archive != ArchiveNone {
+			// A title names the archive ("weights.tar"), not the file in it.
+			if named, err := layer(d, AnnotationModelPackFilepath, AnnotationCNAIFilepath); err == nil {
+				l.Filename = named.Filename
+			}
+		}
 		name := l.Filename
 		switch {
 		case archive == ArchiveNone && name != "" && !isGGUFName(name):
