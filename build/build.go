@@ -513,12 +513,10 @@ func (b *Builder) converter() Converter {
 	return b.Converter
 }
 
-// tempRoot returns the folder private temporary folders are made in.
-func (b *Builder) tempRoot() string {
-	if b.TempDir != "" {
-		return filepath.Clean(b.TempDir) + string(filepath.Separator)
-	}
-	return filepath.Clean(os.TempDir()) + string(filepath.Separator)
+// owns reports whether path is in the plan's private temporary folder
+// (a conversion or quantization output).
+func (p *plan) owns(path string) bool {
+	return p.tmp != "" && strings.HasPrefix(path, p.tmp+string(filepath.Separator))
 }
 
 func (p *plan) mkTemp(dir string) error {
@@ -679,7 +677,7 @@ func (b *Builder) write(ctx context.Context, req *Request, p *plan, tags []strin
 			if i < len(p.weights) && p.weights[i].path == path {
 				existing = p.weights[i].existing
 			}
-			l, err := b.importFile(ctx, path, existing, oci.MediaTypeOllamaModel, emit)
+			l, err := b.importFile(ctx, path, existing, oci.MediaTypeOllamaModel, p.owns(path), emit)
 			if err != nil {
 				return nil, err
 			}
@@ -694,7 +692,7 @@ func (b *Builder) write(ctx context.Context, req *Request, p *plan, tags []strin
 	if len(p.projectors) > 0 {
 		m.Projectors = nil
 		for _, pr := range p.projectors {
-			l, err := b.importFile(ctx, pr.path, pr.existing, oci.MediaTypeOllamaProjector, emit)
+			l, err := b.importFile(ctx, pr.path, pr.existing, oci.MediaTypeOllamaProjector, false, emit)
 			if err != nil {
 				return nil, err
 			}
@@ -705,7 +703,7 @@ func (b *Builder) write(ctx context.Context, req *Request, p *plan, tags []strin
 	if len(p.adapters) > 0 {
 		m.Adapters = nil
 		for _, a := range p.adapters {
-			l, err := b.importFile(ctx, a.path, a.existing, oci.MediaTypeOllamaAdapter, emit)
+			l, err := b.importFile(ctx, a.path, a.existing, oci.MediaTypeOllamaAdapter, false, emit)
 			if err != nil {
 				return nil, err
 			}
@@ -803,15 +801,16 @@ func (b *Builder) write(ctx context.Context, req *Request, p *plan, tags []strin
 	return &Result{Manifest: desc, Model: m, Details: details, Tags: tags}, nil
 }
 
-// importFile stores a file as a layer, or reuses the stored blob it already is.
-func (b *Builder) importFile(ctx context.Context, path string, existing *oci.Layer, mediaType string, emit func(Event)) (oci.Layer, error) {
+// importFile stores a file as a layer, or reuses the stored blob it already
+// is. own marks the build's own temporary outputs, which may always be
+// hardlinked; users' files are linked only with LinkFiles.
+func (b *Builder) importFile(ctx context.Context, path string, existing *oci.Layer, mediaType string, own bool, emit func(Event)) (oci.Layer, error) {
 	if existing != nil {
 		emit(Event{Status: "using existing layer " + existing.Digest.String()})
 		return oci.Layer{Digest: existing.Digest, Size: existing.Size, MediaType: mediaType}, nil
 	}
 	emit(Event{Status: "copying file " + filepath.Base(path)})
-	// Our own temporary outputs may always be linked.
-	link := b.LinkFiles || strings.HasPrefix(path, b.tempRoot())
+	link := b.LinkFiles || own
 	desc, method, err := b.Store.ImportFile(ctx, path, blobstore.ImportOptions{MediaType: mediaType, LinkWritable: link})
 	if err != nil {
 		return oci.Layer{}, fmt.Errorf("import %s: %w", path, err)

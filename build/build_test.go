@@ -647,3 +647,32 @@ func TestBuildSplitGGUF(t *testing.T) {
 		t.Errorf("weights %+v", res.Model.Weights)
 	}
 }
+
+// TestLinkOnlyWhenAsked: a user's GGUF is copied into the store unless
+// LinkFiles is set (where the file system cannot reflink); with it, the blob
+// is the same inode and no second copy exists.
+func TestLinkOnlyWhenAsked(t *testing.T) {
+	ctx := context.Background()
+	dir := fixture(t)
+	src := filepath.Join(dir, "tiny.gguf")
+	srcFI, _ := os.Stat(src)
+	for _, link := range []bool{false, true} {
+		b, s := newBuilder(t)
+		b.LinkFiles = link
+		res, err := b.Build(ctx, build.Request{Modelfile: parse(t, "FROM ./tiny.gguf"), Dir: dir, Tags: []string{"m"}}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, _ := s.BlobPath(res.Model.Weights[0].Digest)
+		blobFI, _ := os.Stat(p)
+		if same := os.SameFile(srcFI, blobFI); same != link {
+			// A reflink-capable file system gives a distinct inode either way.
+			if !link || !same {
+				t.Logf("link=%v: blob shares the source inode: %v (reflink file systems differ)", link, same)
+			}
+			if !link && same {
+				t.Errorf("without LinkFiles the user's file was hardlinked into the store")
+			}
+		}
+	}
+}
