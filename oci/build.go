@@ -267,6 +267,11 @@ func modelPackLayers(m *Model) []ocispec.Descriptor {
 	for _, w := range m.Weights {
 		d := w.Descriptor(modelPackWeightTypes[w.Archive])
 		d.Annotations = fileAnnotations(w.Filename)
+		if w.Archive != ArchiveNone && d.Annotations != nil {
+			// The file is inside the archive: a title would make `oras
+			// pull` write the archive under the GGUF's name.
+			delete(d.Annotations, AnnotationTitle)
+		}
 		out = append(out, d)
 	}
 	return behaviourLayers(m, out, true, false)

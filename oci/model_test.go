@@ -442,6 +442,12 @@ func TestParseDockerV01AndCNAIAndOras(t *testing.T) {
 	if err != nil || m.Weights[0].Archive != ArchiveTar || m.Weights[0].Filename != "" {
 		t.Fatalf("tar modelpack: %+v, %v", m, err)
 	}
+	// Written back as ModelPack, an archived layer gets no title.
+	m.Weights[0].Filename = "tiny.gguf"
+	written, _, err := BuildManifest(*m, FormatModelPack, BuildOptions{})
+	if err != nil || strings.Contains(string(written), AnnotationTitle) || !strings.Contains(string(written), MediaTypeModelPackWeightTar) {
+		t.Fatalf("archived weights written as %s (%v)", written, err)
+	}
 	r, _, err := OpenArchived(bytes.NewReader(archive), ArchiveTar, m.Weights[0].Filename)
 	if err != nil {
 		t.Fatal(err)
