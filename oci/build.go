@@ -145,7 +145,8 @@ func normalize(m Model) (Model, error) {
 
 	numbered := func(ls []Layer, one, many string) {
 		for i := range ls {
-			if ls[i].Filename != "" {
+			// An archive's file name is inside it: a default would be a guess.
+			if ls[i].Filename != "" || ls[i].Archive != ArchiveNone {
 				continue
 			}
 			if len(ls) == 1 {
