@@ -10,10 +10,13 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/olmhq/olm/blobstore"
+	"github.com/olmhq/olm/build"
 	"github.com/olmhq/olm/internal/gguf"
 	"github.com/olmhq/olm/internal/testenv"
 	"github.com/olmhq/olm/internal/testmodel"
 	"github.com/olmhq/olm/registry-test/regtest"
+	"github.com/olmhq/olm/runtime/llama"
 )
 
 var (
@@ -297,5 +300,53 @@ func TestCLIBuildPushPull(t *testing.T) {
 	}
 	if got := mustOlm(t, env2, ctxDir, "show", "derived", "--system"); got != "pulled\n" {
 		t.Errorf("derived system %q", got)
+	}
+	runsPulled(t, filepath.Join(strings.TrimPrefix(env2[0], "OLM_HOME="), "store"), ref1)
+}
+
+// runsPulled loads the pulled model's weights blob with llama.cpp and
+// decodes a prompt: the model that went through the registry runs.
+func runsPulled(t *testing.T, root, ref string) {
+	ctx := t.Context()
+	s, err := blobstore.Open(root, blobstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _, err := build.LoadModel(ctx, s, ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path, err := s.BlobPath(m.Weights[0].Digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	model, err := llama.LoadModel(ctx, path, llama.ModelParams{UseMMap: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer model.Close()
+	lc, err := llama.NewContext(model, llama.ContextParams{NumCtx: 256})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lc.Close()
+	toks, err := model.Tokenize("Hello from the registry", true, false)
+	if err != nil || len(toks) == 0 {
+		t.Fatalf("tokenize: %v %v", toks, err)
+	}
+	batch, err := llama.NewBatch(len(toks), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer batch.Close()
+	for i, tk := range toks {
+		batch.Add(tk, i, i == len(toks)-1, 0)
+	}
+	if err := lc.Decode(ctx, batch); err != nil {
+		t.Fatal(err)
+	}
+	logits, err := lc.Logits(len(toks) - 1)
+	if err != nil || len(logits) != model.NumVocab() {
+		t.Fatalf("logits: %d values, %v", len(logits), err)
 	}
 }
