@@ -400,14 +400,6 @@ func (p *plan) emit(ctx context.Context, w io.Writer, buf, out []byte, progress 
 	src := io.NewSectionReader(p.src.file.f, p.src.begin, total)
 	srcType := p.src.DType
 	dstType := p.info.Type.String()
-	if p.permute == 0 && !p.addOne && srcType == dstType {
-		n, err := io.CopyBuffer(w, io.LimitReader(src, total), buf)
-		progress(int(n))
-		if err == nil && n != total {
-			err = fmt.Errorf("%w: %s ends early", ErrInvalid, p.src.Name)
-		}
-		return err
-	}
 	if p.permute > 0 {
 		// One head at a time: rows [h*hd, (h+1)*hd) are reordered so that
 		// row 2i+k of the output is row k*hd/2+i of the input.
@@ -482,7 +474,10 @@ func (p *plan) emit(ctx context.Context, w io.Writer, buf, out []byte, progress 
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		o := convertElems(out[:0], f.b, srcType, dstType, p.addOne)
+		o := f.b // same type: the bytes pass through
+		if srcType != dstType || p.addOne {
+			o = convertElems(out[:0], f.b, srcType, dstType, p.addOne)
+		}
 		if _, err := w.Write(o); err != nil {
 			return err
 		}

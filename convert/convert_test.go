@@ -441,3 +441,44 @@ func TestConvertElems(t *testing.T) {
 		t.Errorf("1.5 + 1 = %v", f)
 	}
 }
+
+// TestPermuteRows checks the q/k row order against llama.cpp's
+// LlamaModel.permute (reshape(n_head, 2, hd/2, cols).swapaxes(1, 2)): with
+// one head of 6 rows the GGUF rows are HF rows 0,3,1,4,2,5; with two heads
+// of 4 rows, 0,2,1,3 then 4,6,5,7.
+func TestPermuteRows(t *testing.T) {
+	for _, c := range []struct {
+		heads, rows int
+		want        []int
+	}{
+		{1, 6, []int{0, 3, 1, 4, 2, 5}},
+		{2, 8, []int{0, 2, 1, 3, 4, 6, 5, 7}},
+	} {
+		dir := t.TempDir()
+		var data []byte
+		for r := 0; r < c.rows; r++ { // row r holds the F32 value r in both columns
+			for k := 0; k < 2; k++ {
+				data = binary.LittleEndian.AppendUint32(data, math.Float32bits(float32(r)))
+			}
+		}
+		path := filepath.Join(dir, "m.safetensors")
+		writeSafetensors(t, path, []stEntry{{"model.layers.0.self_attn.q_proj.weight", "F32", []uint64{uint64(c.rows), 2}, data}})
+		ck, err := openCheckpoint(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ck.Close()
+		p := plan{src: ck.tensors[0], rows: uint64(c.rows), rowElems: 2, permute: c.heads,
+			info: gguf.TensorInfo{Name: "blk.0.attn_q.weight", Type: gguf.TensorF32, Dims: []uint64{2, uint64(c.rows)}}}
+		var out bytes.Buffer
+		if err := p.emit(context.Background(), &out, make([]byte, chunkSize), nil, func(int) {}); err != nil {
+			t.Fatal(err)
+		}
+		for r, want := range c.want {
+			got := math.Float32frombits(binary.LittleEndian.Uint32(out.Bytes()[r*8:]))
+			if got != float32(want) {
+				t.Errorf("%d heads: GGUF row %d holds HF row %v, want %d", c.heads, r, got, want)
+			}
+		}
+	}
+}

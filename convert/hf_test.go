@@ -104,12 +104,18 @@ func hfTokenizer(t testing.TB, g *gguf.File, dir string, cfg map[string]any, spm
 	types, _ := gguf.Elems[int32](ta)
 	model, _ := g.String("tokenizer.ggml.model")
 	cfg["vocab_size"] = len(tokens)
+	tc := map[string]any{}
 	for typ, key := range specialKeys {
 		if id, ok := g.Uint(key); ok {
+			if model != "llama" && (types[id] == tokControl || types[id] == tokUserDefined) {
+				// an added token of tokenizer.json: name it in
+				// tokenizer_config.json as HF does, for the converter to look up
+				tc[typ+"_token"] = map[string]any{"content": tokens[id], "special": true}
+				continue
+			}
 			cfg[typ+"_token_id"] = id
 		}
 	}
-	tc := map[string]any{}
 	for _, k := range []string{"bos", "eos"} {
 		if b, ok := g.Bool("tokenizer.ggml.add_" + k + "_token"); ok {
 			tc["add_"+k+"_token"] = b
