@@ -94,6 +94,11 @@ func Load(ctx context.Context, o runner.LoadOptions, log io.Writer) (*Engine, er
 		e.lctx = lctx
 		e.nCtxSeq = lctx.NumCtxSeq()
 		e.nBatch = lctx.NumBatch()
+		if e.nBatch < o.Parallel {
+			lctx.Close()
+			model.Close()
+			return nil, fmt.Errorf("%w: batch size %d is smaller than the %d slots", runner.ErrBadRequest, e.nBatch, o.Parallel)
+		}
 	} else {
 		if _, err := e.embedContext(); err != nil {
 			model.Close()
