@@ -662,3 +662,37 @@ func TestChatTemplates(t *testing.T) {
 		}
 	})
 }
+
+// TestMoreRequestsThanSlots checks that requests beyond the slots wait in
+// the engine and are all served, each with its own result, and that a
+// waiting request can be cancelled.
+func TestMoreRequestsThanSlots(t *testing.T) {
+	p := start(t, runner.LoadOptions{Model: testmodel.Tiny(t), NumCtx: 256, Parallel: 2})
+	const n = 6
+	want := make([]string, n)
+	for i := range want {
+		want[i], _ = complete(t, p.Client(), runner.CompletionRequest{Prompt: fmt.Sprintf("Item %d:", i), Options: greedy(10 + i)})
+	}
+	got := make([]string, n)
+	var wg sync.WaitGroup
+	for i := range got {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			got[i], _ = complete(t, p.Client(), runner.CompletionRequest{Prompt: fmt.Sprintf("Item %d:", i), Options: greedy(10 + i)})
+		}()
+	}
+	// One more that gives up while it waits.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Millisecond)
+	defer cancel()
+	if _, err := p.Client().Completion(ctx, runner.CompletionRequest{Prompt: "late", Options: greedy(-1)}, nil); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("cancelled waiting request: %v", err)
+	}
+	wg.Wait()
+	for i := range got {
+		if got[i] != want[i] {
+			t.Errorf("request %d: got %q, want %q", i, got[i], want[i])
+		}
+	}
+	complete(t, p.Client(), runner.CompletionRequest{Prompt: "Hi", Options: greedy(4)})
+}
