@@ -496,13 +496,13 @@ var littleEndian = func() bool {
 
 var (
 	tablesOnce sync.Once
-	bf16ToF16  []uint16 // bfloat16 bits -> half bits
-	f16ToBF16  []uint16 // half bits -> bfloat16 bits
+	bf16ToF16  *[1 << 16]uint16 // bfloat16 bits -> half bits
+	f16ToBF16  *[1 << 16]uint16 // half bits -> bfloat16 bits
 )
 
 func initTables() {
-	bf16ToF16 = make([]uint16, 1<<16)
-	f16ToBF16 = make([]uint16, 1<<16)
+	bf16ToF16 = new([1 << 16]uint16)
+	f16ToBF16 = new([1 << 16]uint16)
 	for i := range bf16ToF16 {
 		bf16ToF16[i] = gguf.F32ToF16(gguf.BF16ToF32(uint16(i)))
 		f16ToBF16[i] = gguf.F32ToBF16(gguf.F16ToF32(uint16(i)))
@@ -547,7 +547,8 @@ func convertElems(dst, src []byte, srcType, dstType string, addOne bool) []byte 
 		for p := 0; p < parts; p++ {
 			lo, hi := n*p/parts, n*(p+1)/parts
 			wg.Go(func() {
-				o, in := out16[lo:hi], in16[lo:hi]
+				in := in16[lo:hi]
+				o := out16[lo:hi][:len(in)]
 				for i, x := range in {
 					o[i] = table[x]
 				}
