@@ -152,6 +152,7 @@ func prepare(dir string, opts Options) (*job, error) {
 		name = filepath.Base(filepath.Clean(dir))
 	}
 	m.set("general.name", gguf.String(name))
+	generationKV(dir, m)
 	if err := a.kv(h, m); err != nil {
 		return nil, err
 	}

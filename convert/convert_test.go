@@ -227,6 +227,7 @@ func buildCase(t *testing.T, c archCase) (string, *gguf.File) {
 		}
 	}
 	hfTokenizer(t, vg, dir, cfg, c.spm)
+	writeJSON(t, filepath.Join(dir, "generation_config.json"), map[string]any{"do_sample": true, "temperature": 0.6, "top_p": 0.9, "top_k": 20, "repetition_penalty": 1.05})
 	if c.synth.hfArch == "BertModel" {
 		// sentence-transformers layout: CLS pooling
 		writeJSON(t, filepath.Join(dir, "modules.json"), []map[string]any{
@@ -256,6 +257,14 @@ func TestArchitectures(t *testing.T) {
 			}
 			if info.Architecture != g.Architecture() || info.Params != g.ParameterCount() || info.Tensors != len(g.Tensors) {
 				t.Errorf("Detect = %+v; converted %s, %d params, %d tensors", info, g.Architecture(), g.ParameterCount(), len(g.Tensors))
+			}
+			for key, want := range map[string]gguf.Value{
+				"general.sampling.temp": gguf.Float32(0.6), "general.sampling.top_p": gguf.Float32(0.9),
+				"general.sampling.top_k": gguf.Int32(20), "general.sampling.penalty_repeat": gguf.Float32(1.05),
+			} {
+				if v, _ := g.Value(key); !v.Equal(want) {
+					t.Errorf("%s = %v, want %v (generation_config.json)", key, v, want)
+				}
 			}
 			for name, typ := range c.wantTypes {
 				if ti, ok := g.Tensor(name); !ok || ti.Type != typ {
