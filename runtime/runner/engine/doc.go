@@ -42,5 +42,6 @@
 // Embeddings use a second llama.cpp context created on first use (or the
 // only one, for an embedding-only load) with the model's pooling, or mean
 // pooling for generative models that declare none. Vectors are
-// L2-normalized. Inputs are embedded one at a time.
+// L2-normalized. Up to 8 inputs that fit in the context together are
+// embedded in one decode, one sequence each.
 package engine

@@ -444,12 +444,36 @@ func TestEmbed(t *testing.T) {
 			t.Fatalf("vector %d has norm %v, want 1", i, math.Sqrt(sum))
 		}
 	}
+	r0 := r.Embeddings[0]
 	if fmt.Sprint(r.Embeddings[0]) != fmt.Sprint(r.Embeddings[2]) {
 		t.Fatal("same input, different vectors")
 	}
 	if fmt.Sprint(r.Embeddings[0]) == fmt.Sprint(r.Embeddings[1]) {
 		t.Fatal("different inputs, same vector")
 	}
+	// More inputs than one batch holds: each still gets its own vector.
+	many := make([]string, 20)
+	for i := range many {
+		many[i] = fmt.Sprintf("sentence number %d about %s", i, strings.Repeat("things ", i))
+	}
+	rm, err := c.Embed(ctx, runner.EmbedRequest{Input: many})
+	if err != nil || len(rm.Embeddings) != len(many) {
+		t.Fatalf("embed %d inputs: %v", len(many), err)
+	}
+	for _, i := range []int{0, 9, 19} {
+		one, err := c.Embed(ctx, runner.EmbedRequest{Input: many[i : i+1]})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var dot float64
+		for k, x := range one.Embeddings[0] {
+			dot += float64(x) * float64(rm.Embeddings[i][k])
+		}
+		if dot < 0.9999 {
+			t.Fatalf("input %d: alone vs among %d inputs: cosine %v", i, len(many), dot)
+		}
+	}
+
 	nCtx := p.Info().Context // llama.cpp rounds num_ctx up to a multiple of 256
 	long := strings.Repeat("word ", nCtx+10)
 	if _, err := c.Embed(ctx, runner.EmbedRequest{Input: []string{long}}); !errors.Is(err, runner.ErrContextLength) {
@@ -474,6 +498,15 @@ func TestEmbed(t *testing.T) {
 	want, _ := c.Embed(ctx, runner.EmbedRequest{Input: in[:1]})
 	if fmt.Sprint(re.Embeddings[0]) != fmt.Sprint(want.Embeddings[0]) {
 		t.Fatal("embedding-only runner gives different vectors")
+	}
+	// Inputs embedded together (one batch, several sequences) get the
+	// vectors they get alone.
+	var dot float64
+	for i, x := range want.Embeddings[0] {
+		dot += float64(x) * float64(r0[i])
+	}
+	if dot < 0.9999 {
+		t.Fatalf("input embedded alone vs in a batch of 3: cosine %v", dot)
 	}
 	if _, err := pe.Client().Completion(ctx, runner.CompletionRequest{Prompt: "Hi"}, nil); !errors.Is(err, runner.ErrUnsupported) {
 		t.Fatalf("completion on an embedding-only runner: %v, want ErrUnsupported", err)

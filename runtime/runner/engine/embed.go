@@ -10,6 +10,9 @@ import (
 	"github.com/olmhq/olm/runtime/runner"
 )
 
+// embedSeqs is how many short inputs are embedded in one decode.
+const embedSeqs = 8
+
 // embedContext returns the embedding context, creating it on first use.
 // The caller must hold e.embMu (Load calls it before anything runs).
 func (e *Engine) embedContext() (*llama.Context, error) {
@@ -25,7 +28,7 @@ func (e *Engine) embedContext() (*llama.Context, error) {
 		NumCtx:     n,
 		NumBatch:   n,
 		NumUBatch:  n, // non-causal pooling needs the whole input in one micro-batch
-		NumSeqMax:  1,
+		NumSeqMax:  embedSeqs,
 		NumThreads: e.opts.NumThread,
 		Embeddings: true,
 		Pooling:    pool,
@@ -57,28 +60,41 @@ func (e *Engine) Embed(ctx context.Context, inputs []string, truncate bool) ([][
 	}
 	defer batch.Close()
 	encode := e.model.HasEncoder() && !e.model.HasDecoder()
-	out := make([][]float32, 0, len(inputs))
+	toks := make([][]llama.Token, len(inputs))
 	total := 0
 	for i, in := range inputs {
-		toks, err := e.model.Tokenize(in, true, false)
+		t, err := e.model.Tokenize(in, true, false)
 		if err != nil {
 			return nil, 0, fmt.Errorf("%w: input %d: tokenize: %v", runner.ErrBadRequest, i, err)
 		}
-		if len(toks) == 0 {
+		if len(t) == 0 {
 			return nil, 0, fmt.Errorf("%w: input %d is empty", runner.ErrBadRequest, i)
 		}
-		if len(toks) > nCtx {
+		if len(t) > nCtx {
 			if !truncate {
 				return nil, 0, fmt.Errorf("%w: input %d has %d tokens, the context holds %d (set truncate to cut it)",
-					runner.ErrContextLength, i, len(toks), nCtx)
+					runner.ErrContextLength, i, len(t), nCtx)
 			}
-			toks = toks[:nCtx]
+			t = t[:nCtx]
+		}
+		toks[i] = t
+		total += len(t)
+	}
+	// Pack inputs into batches of up to embedSeqs sequences and nCtx tokens.
+	out := make([][]float32, len(inputs))
+	for start := 0; start < len(toks); {
+		end, n := start, 0
+		for end < len(toks) && end-start < embedSeqs && n+len(toks[end]) <= nCtx {
+			n += len(toks[end])
+			end++
 		}
 		c.KVClear()
 		batch.Clear()
-		for p, t := range toks {
-			if err := batch.Add(t, p, true, 0); err != nil {
-				return nil, 0, err
+		for seq, t := range toks[start:end] {
+			for pos, tok := range t {
+				if err := batch.Add(tok, pos, true, seq); err != nil {
+					return nil, 0, err
+				}
 			}
 		}
 		if encode {
@@ -87,14 +103,16 @@ func (e *Engine) Embed(ctx context.Context, inputs []string, truncate bool) ([][
 			err = c.Decode(ctx, batch)
 		}
 		if err != nil {
-			return nil, 0, fmt.Errorf("embed input %d: %w", i, err)
+			return nil, 0, fmt.Errorf("embed inputs %d-%d: %w", start, end-1, err)
 		}
-		v, err := c.SeqEmbeddings(0)
-		if err != nil {
-			return nil, 0, fmt.Errorf("embed input %d: %w", i, err)
+		for seq := range end - start {
+			v, err := c.SeqEmbeddings(seq)
+			if err != nil {
+				return nil, 0, fmt.Errorf("embed input %d: %w", start+seq, err)
+			}
+			out[start+seq] = llama.Normalize(append([]float32(nil), v...))
 		}
-		out = append(out, llama.Normalize(append([]float32(nil), v...)))
-		total += len(toks)
+		start = end
 	}
 	return out, total, nil
 }
