@@ -39,6 +39,10 @@ type StartOptions struct {
 	SocketDir string
 }
 
+// maxSocketPath is the longest unix socket path that works everywhere
+// (sun_path is 108 bytes on Linux, 104 on the BSDs, with a NUL).
+const maxSocketPath = 103
+
 // DefaultStartTimeout is the StartTimeout used when it is zero.
 const DefaultStartTimeout = 5 * time.Minute
 
@@ -88,6 +92,18 @@ func Start(ctx context.Context, opts StartOptions) (*Process, error) {
 		return nil, fmt.Errorf("runner: socket folder: %w", err)
 	}
 	sock := filepath.Join(dir, "s")
+	if len(sock) > maxSocketPath && opts.SocketDir != "" {
+		// Too long for a unix socket address: use the temporary folder.
+		os.RemoveAll(dir)
+		if dir, err = os.MkdirTemp("", "olm-runner-"); err != nil {
+			return nil, fmt.Errorf("runner: socket folder: %w", err)
+		}
+		sock = filepath.Join(dir, "s")
+	}
+	if len(sock) > maxSocketPath {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("runner: socket path %s is longer than %d bytes, the limit of unix sockets; set TMPDIR to a shorter folder", sock, maxSocketPath)
+	}
 
 	cmd := exec.Command(exe, append(append([]string(nil), args...), opts.Load.Args(sock)...)...)
 	cmd.Env = append(cmd.Environ(), opts.Env...)

@@ -212,3 +212,30 @@ func TestTailBuffer(t *testing.T) {
 		t.Fatalf("last = %q lastError = %q", tb2.last(), tb2.lastError())
 	}
 }
+
+func TestStartLongSocketDir(t *testing.T) {
+	sh, err := osexec.LookPath("sh")
+	if err != nil {
+		t.Skip("no sh")
+	}
+	long := filepath.Join(t.TempDir(), strings.Repeat("d", 120))
+	if err := os.MkdirAll(long, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// The child prints its --socket argument and fails; the path must be
+	// short enough to bind.
+	_, err = Start(context.Background(), StartOptions{
+		Load:       LoadOptions{Model: "/m.gguf"},
+		Executable: sh,
+		Args:       []string{"-c", `echo "Error: socket $4"; exit 1`, "sh"},
+		SocketDir:  long,
+	})
+	if !errors.Is(err, ErrRunnerExited) {
+		t.Fatalf("err = %v", err)
+	}
+	i := strings.Index(err.Error(), "socket ")
+	sock := strings.Fields(err.Error()[i+len("socket "):])[0]
+	if len(sock) > maxSocketPath || strings.Contains(sock, "ddd") {
+		t.Fatalf("socket %q (%d bytes) is in the long folder", sock, len(sock))
+	}
+}
