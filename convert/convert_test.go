@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -488,6 +489,29 @@ func TestPermuteRows(t *testing.T) {
 			if got != float32(want) {
 				t.Errorf("%d heads: GGUF row %d holds HF row %v, want %d", c.heads, r, got, want)
 			}
+		}
+	}
+}
+
+func TestDetectPre(t *testing.T) {
+	split := func(re string) string {
+		b, _ := json.Marshal(map[string]any{"type": "Sequence", "pretokenizers": []any{
+			map[string]any{"type": "Split", "pattern": map[string]any{"Regex": re}, "behavior": "Isolated"},
+			map[string]any{"type": "ByteLevel", "use_regex": false},
+		}})
+		return string(b)
+	}
+	for _, c := range []struct{ json, want string }{
+		{`{"type":"ByteLevel","add_prefix_space":false}`, "gpt-2"},
+		{`{"type":"ByteLevel","use_regex":false}`, "default"},
+		{split(`(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`), "llama-bpe"},
+		{split(`(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`), "qwen2"},
+		{split(`[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+`), "tekken"},
+		{split(`\p{N}+`), "default"},
+		{`null`, "default"},
+	} {
+		if got := detectPre(json.RawMessage(c.json)); got != c.want {
+			t.Errorf("detectPre(%s) = %q, want %q", c.json, got, c.want)
 		}
 	}
 }
