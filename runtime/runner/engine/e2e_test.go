@@ -729,3 +729,34 @@ func TestMoreRequestsThanSlots(t *testing.T) {
 	}
 	complete(t, p.Client(), runner.CompletionRequest{Prompt: "Hi", Options: greedy(4)})
 }
+
+func TestBadRequests(t *testing.T) {
+	p := start(t, runner.LoadOptions{Model: testmodel.Tiny(t), NumCtx: 256})
+	c := p.Client()
+	ctx := context.Background()
+	bad := func(name string, req runner.CompletionRequest, want error) {
+		t.Helper()
+		if _, err := c.Completion(ctx, req, nil); !errors.Is(err, want) {
+			t.Errorf("%s: err = %v, want %v", name, err, want)
+		}
+	}
+	temp := greedy(4)
+	temp.Temperature = float32(math.NaN())
+	bad("NaN temperature", runner.CompletionRequest{Prompt: "x", Options: temp}, runner.ErrBadRequest)
+	bad("bad grammar", runner.CompletionRequest{Prompt: "x", Grammar: "root ::= (", Options: greedy(4)}, runner.ErrBadRequest)
+	bad("bad schema", runner.CompletionRequest{Prompt: "x", JSONSchema: json.RawMessage(`{"type":"nonsense"}`), Options: greedy(4)}, runner.ErrBadRequest)
+	bad("bad format word", runner.CompletionRequest{Prompt: "x", JSONSchema: json.RawMessage(`"yaml"`), Options: greedy(4)}, runner.ErrBadRequest)
+	bad("grammar and schema", runner.CompletionRequest{Prompt: "x", Grammar: `root ::= "a"`, JSONSchema: json.RawMessage(`"json"`)}, runner.ErrBadRequest)
+	bad("images", runner.CompletionRequest{Prompt: "x", Images: [][]byte{{1}}}, runner.ErrUnsupported)
+	if _, err := c.Embed(ctx, runner.EmbedRequest{}); !errors.Is(err, runner.ErrBadRequest) {
+		t.Errorf("embed nothing: %v", err)
+	}
+
+	// A grammar is obeyed.
+	text, _ := complete(t, c, runner.CompletionRequest{Prompt: "x", Grammar: `root ::= "yes" | "no"`, Options: greedy(8)})
+	if text != "yes" && text != "no" {
+		t.Errorf("grammar yes|no gave %q", text)
+	}
+	// The runner still serves after all that.
+	complete(t, c, runner.CompletionRequest{Prompt: "Hi", Options: greedy(4)})
+}
