@@ -219,7 +219,7 @@ func (c *Client) send(ctx context.Context, method, path string, body any) (*http
 	if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
-			return nil, fmt.Errorf("runner: encode request: %w", err)
+			return nil, fmt.Errorf("%w: encode request: %v", ErrBadRequest, err)
 		}
 		rd = bytes.NewReader(b)
 	}

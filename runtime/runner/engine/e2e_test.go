@@ -743,6 +743,12 @@ func TestBadRequests(t *testing.T) {
 	temp := greedy(4)
 	temp.Temperature = float32(math.NaN())
 	bad("NaN temperature", runner.CompletionRequest{Prompt: "x", Options: temp}, runner.ErrBadRequest)
+	neg := greedy(4)
+	neg.RepeatPenalty = -1
+	bad("negative repeat_penalty", runner.CompletionRequest{Prompt: "x", Options: neg}, runner.ErrBadRequest)
+	miro := greedy(4)
+	miro.Mirostat = 7
+	bad("mirostat 7", runner.CompletionRequest{Prompt: "x", Options: miro}, runner.ErrBadRequest)
 	bad("bad grammar", runner.CompletionRequest{Prompt: "x", Grammar: "root ::= (", Options: greedy(4)}, runner.ErrBadRequest)
 	bad("bad schema", runner.CompletionRequest{Prompt: "x", JSONSchema: json.RawMessage(`{"type":"nonsense"}`), Options: greedy(4)}, runner.ErrBadRequest)
 	bad("bad format word", runner.CompletionRequest{Prompt: "x", JSONSchema: json.RawMessage(`"yaml"`), Options: greedy(4)}, runner.ErrBadRequest)
