@@ -233,6 +233,9 @@ type ChatEvent struct {
 	Done bool `json:"done,omitempty"`
 	// DoneReason is DoneStop or DoneLength on the final event.
 	DoneReason string `json:"done_reason,omitempty"`
+	// Truncated reports on the final event that the prompt did not fit in
+	// the context and was cut (see CompletionEvent.Truncated).
+	Truncated bool `json:"truncated,omitempty"`
 	// Message is the complete parsed assistant message, on the final event:
 	// content and thinking (also streamed before) and tool calls (only here).
 	Message *Message `json:"message,omitempty"`

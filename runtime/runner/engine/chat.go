@@ -213,7 +213,7 @@ func (e *Engine) handleChat(w http.ResponseWriter, r *http.Request) {
 		if ev.err != nil {
 			return runner.ChatEvent{Done: true, Error: ev.err.Error(), Code: runner.CodeOf(ev.err)}
 		}
-		final := runner.ChatEvent{Done: true, DoneReason: ev.reason, Timings: ev.timings}
+		final := runner.ChatEvent{Done: true, DoneReason: ev.reason, Timings: ev.timings, Truncated: ev.truncated}
 		msg := llama.ChatMessage{Role: "assistant", Content: full.String()}
 		if parse {
 			if m, err := llama.ParseChat(full.String(), false, pp); err == nil {
