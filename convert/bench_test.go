@@ -224,6 +224,10 @@ func BenchmarkConvert(b *testing.B) {
 // BenchmarkConvertElems measures the BF16 to F16 conversion of 1 MiB.
 func BenchmarkConvertElems(b *testing.B) {
 	src := make([]byte, 1<<20)
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := 0; i < len(src); i += 2 { // weights of magnitude 2^-12 .. 2^1
+		binary.LittleEndian.PutUint16(src[i:], uint16(rng.IntN(0x4000-0x3980)+0x3980)|uint16(rng.IntN(2))<<15)
+	}
 	out := make([]byte, 0, 1<<20)
 	b.SetBytes(int64(len(src)))
 	for b.Loop() {

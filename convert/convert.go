@@ -510,6 +510,20 @@ func initTables() {
 	}
 }
 
+// bf16ToF16Fast converts BF16 to F16: values whose exponent fits a normal
+// half convert exactly by rebiasing the exponent (BF16's 7 mantissa bits fit
+// in F16's 10); the rest (tiny, huge, Inf, NaN) go through the table.
+func bf16ToF16Fast(o, in []uint16, table *[1 << 16]uint16) {
+	o = o[:len(in)]
+	for i, x := range in {
+		if e := x & 0x7f80; e >= 113<<7 && e <= 142<<7 {
+			o[i] = x&0x8000 | (x&0x7fff-112<<7)<<3
+		} else {
+			o[i] = table[x]
+		}
+	}
+}
+
 // convertElems appends src (elements of srcType) converted to dstType,
 // adding 1 to every value when addOne.
 func convertElems(dst, src []byte, srcType, dstType string, addOne bool) []byte {
@@ -550,6 +564,10 @@ func convertElems(dst, src []byte, srcType, dstType string, addOne bool) []byte 
 			wg.Go(func() {
 				in := in16[lo:hi]
 				o := out16[lo:hi][:len(in)]
+				if srcType == "BF16" {
+					bf16ToF16Fast(o, in, table)
+					return
+				}
 				for i, x := range in {
 					o[i] = table[x]
 				}
