@@ -11,8 +11,10 @@ const model = process.env.OLM_TEST_MODEL;
 assert.ok(host, 'OLM_TEST_HOST is required');
 assert.ok(model, 'OLM_TEST_MODEL is required');
 
-const ollama = new Ollama({ host });
-const openai = new OpenAI({ baseURL: `${host}/v1`, apiKey: 'olm-test', maxRetries: 0 });
+// With OLM_TEST_API_KEY the server requires it as a bearer token.
+const apiKey = process.env.OLM_TEST_API_KEY;
+const ollama = new Ollama({ host, headers: apiKey ? { Authorization: `Bearer ${apiKey}` } : {} });
+const openai = new OpenAI({ baseURL: `${host}/v1`, apiKey: apiKey || 'olm-test', maxRetries: 0 });
 // Greedy decoding with a bound keeps the random-weight test model's
 // answers short and the run deterministic.
 const options = { temperature: 0, seed: 42, num_predict: 16 };
@@ -267,6 +269,15 @@ check('openai models', async () => {
   assert.equal(m.object, 'model');
   await assert.rejects(openai.models.retrieve('no-such-model'), (e) => e.status === 404);
 });
+
+if (apiKey) {
+  check('API key required', async () => {
+    const anon = new Ollama({ host });
+    await assert.rejects(anon.list(), (e) => e.status_code === 401);
+    const wrong = new OpenAI({ baseURL: `${host}/v1`, apiKey: 'wrong', maxRetries: 0 });
+    await assert.rejects(wrong.models.list(), (e) => e.status === 401);
+  });
+}
 
 let failed = 0;
 for (const [name, fn] of checks) {

@@ -116,13 +116,22 @@ func TestNpmClients(t *testing.T) {
 	if out, err := create.CombinedOutput(); err != nil {
 		t.Fatalf("olm create: %v\n%s", err, out)
 	}
-	url := serve(t, bin, env)
+	t.Run("open", func(t *testing.T) {
+		runClient(t, node, dir, serve(t, bin, env), "")
+	})
+	t.Run("api-key", func(t *testing.T) {
+		const key = "s3cret-test-key"
+		runClient(t, node, dir, serve(t, bin, append(env, "OLM_API_KEY="+key)), key)
+	})
+}
 
+// runClient runs client.mjs against the server at url.
+func runClient(t *testing.T, node, dir, url, key string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, node, "client.mjs")
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "OLM_TEST_HOST="+url, "OLM_TEST_MODEL=tiny")
+	cmd.Env = append(os.Environ(), "OLM_TEST_HOST="+url, "OLM_TEST_MODEL=tiny", "OLM_TEST_API_KEY="+key)
 	out, err := cmd.CombinedOutput()
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
 		t.Log(line)
