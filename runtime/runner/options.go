@@ -109,6 +109,13 @@ type LoadOptions struct {
 	Parallel int `json:"parallel,omitempty"`
 	// EmbeddingOnly loads the model for embeddings only (no generation).
 	EmbeddingOnly bool `json:"embedding_only,omitempty"`
+	// FlashAttention is "on", "off", or "" for llama.cpp's choice per
+	// backend (Ollama's OLLAMA_FLASH_ATTENTION).
+	FlashAttention string `json:"flash_attention,omitempty"`
+	// KVCacheType is the KV cache element type: "f16" (the default when
+	// ""), "q8_0" or "q4_0" (Ollama's OLLAMA_KV_CACHE_TYPE; quantized
+	// types need flash attention).
+	KVCacheType string `json:"kv_cache_type,omitempty"`
 }
 
 // Defaults used when a LoadOptions field is zero.
@@ -151,6 +158,12 @@ func (o LoadOptions) Args(socket string) []string {
 	if o.EmbeddingOnly {
 		a = append(a, "--embedding-only")
 	}
+	if o.FlashAttention != "" {
+		a = append(a, "--flash-attn", o.FlashAttention)
+	}
+	if o.KVCacheType != "" {
+		a = append(a, "--kv-cache-type", o.KVCacheType)
+	}
 	return a
 }
 
@@ -180,6 +193,8 @@ func ParseArgs(args []string, w io.Writer) (LoadOptions, string, error) {
 	fs.BoolVar(&o.Mlock, "mlock", false, "lock the model in memory")
 	fs.IntVar(&o.Parallel, "parallel", 0, "number of parallel slots (default 1)")
 	fs.BoolVar(&o.EmbeddingOnly, "embedding-only", false, "load for embeddings only")
+	fs.StringVar(&o.FlashAttention, "flash-attn", "", "flash attention: on, off (default: llama.cpp's choice)")
+	fs.StringVar(&o.KVCacheType, "kv-cache-type", "", "KV cache type: f16 (default), q8_0, q4_0")
 	if err := fs.Parse(args); err != nil {
 		return o, "", err
 	}
@@ -188,6 +203,16 @@ func ParseArgs(args []string, w io.Writer) (LoadOptions, string, error) {
 	}
 	if o.Model == "" || socket == "" {
 		return o, "", fmt.Errorf("olm runner: --model and --socket are required")
+	}
+	switch o.FlashAttention {
+	case "", "on", "off":
+	default:
+		return o, "", fmt.Errorf("olm runner: --flash-attn must be on or off, not %q", o.FlashAttention)
+	}
+	switch o.KVCacheType {
+	case "", "f16", "q8_0", "q4_0":
+	default:
+		return o, "", fmt.Errorf("olm runner: --kv-cache-type must be f16, q8_0 or q4_0, not %q", o.KVCacheType)
 	}
 	if o.NumCtx < 0 || o.NumBatch < 0 || o.NumThread < 0 || o.Parallel < 0 {
 		return o, "", fmt.Errorf("olm runner: --ctx-size, --batch-size, --threads and --parallel must not be negative")

@@ -21,7 +21,7 @@ func TestArgsRoundTrip(t *testing.T) {
 	tests := []LoadOptions{
 		{Model: "/m.gguf"},
 		{Model: "/m.gguf", Projector: "/p.gguf", Adapters: []string{"/a.gguf", "/b.gguf"}, NumCtx: 8192, NumBatch: 256,
-			NumGPU: -1, NumThread: 6, NoMmap: true, Mlock: true, Parallel: 4, EmbeddingOnly: true},
+			NumGPU: -1, NumThread: 6, NoMmap: true, Mlock: true, Parallel: 4, EmbeddingOnly: true, FlashAttention: "on", KVCacheType: "q8_0"},
 	}
 	for _, o := range tests {
 		got, sock, err := ParseArgs(o.Args("/tmp/s"), io.Discard)
@@ -42,6 +42,8 @@ func TestParseArgsErrors(t *testing.T) {
 		{"--model", "/m", "--socket", "/s", "extra"},
 		{"--model", "/m", "--socket", "/s", "--parallel", "-2"},
 		{"--model", "/m", "--socket", "/s", "--bogus"},
+		{"--model", "/m", "--socket", "/s", "--flash-attn", "maybe"},
+		{"--model", "/m", "--socket", "/s", "--kv-cache-type", "f64"},
 	} {
 		if _, _, err := ParseArgs(args, io.Discard); err == nil {
 			t.Errorf("ParseArgs(%q) accepted bad arguments", args)

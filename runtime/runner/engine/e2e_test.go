@@ -766,3 +766,20 @@ func TestBadRequests(t *testing.T) {
 	// The runner still serves after all that.
 	complete(t, c, runner.CompletionRequest{Prompt: "Hi", Options: greedy(4)})
 }
+
+func TestQuantizedKVCache(t *testing.T) {
+	// Quantized cache blocks are 32 wide: the heads must be too.
+	path := filepath.Join(t.TempDir(), "h32.gguf")
+	if err := testmodel.Generate(path, testmodel.Spec{Vocab: 32000, Embedding: 64, Blocks: 1, FeedForward: 128, Heads: 2, Seed: 5}); err != nil {
+		t.Fatal(err)
+	}
+	p := start(t, runner.LoadOptions{Model: path, NumCtx: 256, FlashAttention: "on", KVCacheType: "q8_0", Parallel: 2})
+	text, last := complete(t, p.Client(), runner.CompletionRequest{Prompt: "Once upon a time", Options: greedy(8)})
+	if text == "" || last.EvalCount != 8 {
+		t.Fatalf("q8_0 KV cache with flash attention: %q %+v", text, last)
+	}
+	_, err := runner.Start(context.Background(), startOpts(t, runner.LoadOptions{Model: smallModel(t), KVCacheType: "q5_9"}))
+	if !errors.Is(err, runner.ErrRunnerExited) || !strings.Contains(err.Error(), "kv-cache-type") {
+		t.Fatalf("bad KV cache type: %v", err)
+	}
+}

@@ -24,7 +24,7 @@ func (e *Engine) embedContext() (*llama.Context, error) {
 		pool = llama.PoolingMean // generative models declare none
 	}
 	n := e.nCtxSeq
-	c, err := llama.NewContext(e.model, llama.ContextParams{
+	c, err := llama.NewContext(e.model, e.contextParams(llama.ContextParams{
 		NumCtx:     n,
 		NumBatch:   n,
 		NumUBatch:  n, // non-causal pooling needs the whole input in one micro-batch
@@ -32,7 +32,7 @@ func (e *Engine) embedContext() (*llama.Context, error) {
 		NumThreads: e.opts.NumThread,
 		Embeddings: true,
 		Pooling:    pool,
-	})
+	}))
 	if err != nil {
 		return nil, fmt.Errorf("create embedding context: %w", err)
 	}

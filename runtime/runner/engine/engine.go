@@ -81,12 +81,12 @@ func Load(ctx context.Context, o runner.LoadOptions, log io.Writer) (*Engine, er
 	e.nBatch = o.NumBatch
 
 	if !o.EmbeddingOnly {
-		lctx, err := llama.NewContext(model, llama.ContextParams{
+		lctx, err := llama.NewContext(model, e.contextParams(llama.ContextParams{
 			NumCtx:     numCtx * o.Parallel,
 			NumBatch:   o.NumBatch,
 			NumSeqMax:  o.Parallel,
 			NumThreads: o.NumThread,
-		})
+		}))
 		if err != nil {
 			model.Close()
 			return nil, fmt.Errorf("create context (num_ctx %d × %d slots): %w", numCtx, o.Parallel, err)
@@ -120,6 +120,18 @@ func Load(ctx context.Context, o runner.LoadOptions, log io.Writer) (*Engine, er
 	fmt.Fprintf(log, "olm runner: loaded %s (%s, %d params), %d slots × %d tokens, batch %d\n",
 		o.Model, model.Arch(), model.NumParams(), o.Parallel, e.nCtxSeq, e.nBatch)
 	return e, nil
+}
+
+// contextParams adds the load options shared by every context to p.
+func (e *Engine) contextParams(p llama.ContextParams) llama.ContextParams {
+	switch e.opts.FlashAttention {
+	case "on":
+		p.FlashAttn = llama.FlashAttnOn
+	case "off":
+		p.FlashAttn = llama.FlashAttnOff
+	}
+	p.CacheTypeK, p.CacheTypeV = e.opts.KVCacheType, e.opts.KVCacheType
+	return p
 }
 
 // buildInfo gathers the model facts for /info.
