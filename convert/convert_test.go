@@ -521,3 +521,58 @@ func TestDetectPre(t *testing.T) {
 		}
 	}
 }
+
+// TestWriteHFMatchesGenerate converts testmodel.WriteHF's directory and
+// compares it with testmodel.Generate's GGUF of the same spec: the same
+// tensors byte for byte (an independent check of the q/k permutation, since
+// WriteHF un-permutes with its own code) and the same metadata.
+func TestWriteHFMatchesGenerate(t *testing.T) {
+	spec := testmodel.Spec{Name: "hf", Vocab: 600, Embedding: 32, Blocks: 2, FeedForward: 64, Heads: 4, HeadsKV: 2, Seed: 5}
+	dir := t.TempDir()
+	if err := testmodel.WriteHF(dir, spec); err != nil {
+		t.Fatal(err)
+	}
+	want := filepath.Join(t.TempDir(), "want.gguf")
+	if err := testmodel.Generate(want, spec); err != nil {
+		t.Fatal(err)
+	}
+	got, g := convertDir(t, dir, Options{Name: "hf"})
+	w, err := gguf.ReadFile(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gf, _ := os.Open(got)
+	defer gf.Close()
+	wf, _ := os.Open(want)
+	defer wf.Close()
+	if len(g.Tensors) != len(w.Tensors) {
+		t.Fatalf("%d tensors, want %d", len(g.Tensors), len(w.Tensors))
+	}
+	for _, wt := range w.Tensors {
+		gt, ok := g.Tensor(wt.Name)
+		if !ok || gt.Type != wt.Type || fmt.Sprint(gt.Dims) != fmt.Sprint(wt.Dims) {
+			t.Errorf("tensor %s: %+v, want %+v", wt.Name, gt, wt)
+			continue
+		}
+		a, _ := io.ReadAll(g.TensorData(gf, gt))
+		b, _ := io.ReadAll(w.TensorData(wf, wt))
+		if !bytes.Equal(a, b) {
+			t.Errorf("tensor %s differs", wt.Name)
+		}
+	}
+	// Metadata Generate writes that an HF directory does not carry.
+	absent := map[string]bool{"tokenizer.ggml.unknown_token_id": true}
+	for _, kv := range w.KV {
+		v, ok := g.Value(kv.Key)
+		if absent[kv.Key] {
+			continue
+		}
+		if !ok || !v.Equal(kv.Value) {
+			t.Errorf("%s = %v, Generate wrote %v", kv.Key, v, kv.Value)
+		}
+	}
+	if v, _ := g.Float("general.sampling.temp"); math.Abs(v-0.7) > 1e-6 {
+		t.Errorf("general.sampling.temp = %v, want 0.7 from generation_config.json", v)
+	}
+	llamaBench(t, got, 8)
+}
