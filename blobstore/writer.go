@@ -168,17 +168,6 @@ func (w *Writer) Truncate(n int64) error {
 	return nil
 }
 
-// State returns the state saved by SaveState for this ingest file (nil if
-// none), such as which ranges of a parallel download are done.
-func (w *Writer) State() []byte {
-	b, _ := os.ReadFile(w.path + ".state")
-	return b
-}
-
-// SaveState stores a small record beside the ingest file, replaced
-// atomically; it goes away with Commit or Cancel.
-func (w *Writer) SaveState(b []byte) error { return writeFileAtomic(w.path+".state", b) }
-
 // Commit verifies the ingest file's size and digest, syncs it, makes it
 // read-only and moves it into blobs/. sum is the digest the caller computed
 // over exactly the bytes in the file (for WriteAt downloads hashed as they
@@ -222,18 +211,16 @@ func (w *Writer) Commit(ctx context.Context, sum digest.Digest) error {
 		return fmt.Errorf("blobstore: commit %s: %w", w.desc.Digest, err)
 	}
 	syncDir(filepath.Dir(dst))
-	os.Remove(w.path + ".state")
 	w.Close()
 	return nil
 }
 
-// Cancel deletes the ingest file and its state, then closes the writer.
+// Cancel deletes the ingest file, then closes the writer.
 func (w *Writer) Cancel() {
 	if w.f == nil {
 		return
 	}
 	os.Remove(w.path)
-	os.Remove(w.path + ".state")
 	w.Close()
 }
 

@@ -11,8 +11,9 @@ import (
 // PullCmd downloads a model from its registry into the local store.
 type PullCmd struct {
 	TransferFlags
-	Name string `arg:"" help:"Model to pull: a short name (llama3.2, ns/model:tag) or a full reference (ghcr.io/org/model:tag, …@sha256:…)."`
-	JSON bool   `name:"json" help:"Print the result (name, digest) as JSON on stdout."`
+	Name  string `arg:"" help:"Model to pull: a short name (llama3.2, ns/model:tag) or a full reference (ghcr.io/org/model:tag, …@sha256:…)."`
+	JSON  bool   `name:"json" help:"Print the result (name, digest) as JSON on stdout."`
+	Parts int    `name:"parts" env:"OLM_PULL_PARTS" help:"Ranged GETs at once for a blob of 128 MiB or more (default 4; 1 streams it)."`
 }
 
 // Run pulls the model; an up-to-date model costs one manifest request.
@@ -27,7 +28,7 @@ func (c *PullCmd) Run(ctx context.Context, g *Globals) error {
 	}
 	p := newProgress("pulling", c.Quiet || c.JSON)
 	p.line("pulling manifest %s", ref)
-	desc, err := transfer.Copy(ctx, repo, ref.TagOrDigest(), s, ref.String(), transfer.Options{Progress: p.event})
+	desc, err := transfer.Copy(ctx, repo, ref.TagOrDigest(), s, ref.String(), transfer.Options{Progress: p.event, Parts: c.Parts})
 	if err != nil {
 		return classify(ctx, err)
 	}

@@ -2,8 +2,6 @@ package transfer
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -222,184 +220,130 @@ func rangeEnd(off, size int64) int64 {
 	return size - 1
 }
 
-// part is one range of a parallel download: bytes [Start, End), of which
-// [Start, Next) are written.
-type part struct {
-	Start, End, Next int64
-}
-
-// partsState is what the ingest state file records for a parallel download.
-type partsState struct {
-	Size  int64  `json:"size"`
-	Parts []part `json:"parts"`
-}
-
-// saveEvery is how many bytes a part writes between state saves.
-const saveEvery = 64 << 20
-
-// fetchParallel downloads the blob as several ranges at once, hashing the
-// landed prefix in order as it grows. errNoRanges means nothing was written
-// and the caller should stream instead.
+// fetchParallel downloads the blob as PartSize ranges, Parts of them at
+// once. Workers take ranges in order and fill memory buffers; one goroutine
+// appends the buffers to the ingest file in order through the writer's
+// inline hash. So the file is written sequentially by one writer (parallel
+// writes to one file are slow on ext4), nothing is read back, the hash is
+// done when the last byte lands, and the ingest file is always a verified
+// prefix that a later pull resumes from. Memory: (Parts+1)×PartSize.
+// errNoRanges means nothing was written and the caller should stream.
 func fetchParallel(ctx context.Context, repo *remote.Repository, desc ocispec.Descriptor, w *blobstore.Writer, opts Options, rep *reporter) error {
-	var st partsState
-	if b := w.State(); b != nil && json.Unmarshal(b, &st) == nil && st.Size == desc.Size && validParts(st.Parts, desc.Size) {
-		// resume the ranges recorded
-	} else {
-		have, _ := w.Size()
-		st = partsState{Size: desc.Size}
-		for s := int64(0); s < desc.Size; s += opts.PartSize {
-			e := min(s+opts.PartSize, desc.Size)
-			st.Parts = append(st.Parts, part{Start: s, End: e, Next: s})
-		}
-		// A sequential attempt may have left a prefix: keep it as part 0's.
-		st.Parts[0].Next = min(have, st.Parts[0].End)
-	}
-
-	var (
-		mu      sync.Mutex
-		cond    = sync.NewCond(&mu)
-		failed  error
-		written int64
-	)
-	for _, p := range st.Parts {
-		written += p.Next - p.Start
-	}
-	c := &counter{desc: desc, rep: rep}
-	c.n.Store(written)
-	save := func() {
-		mu.Lock()
-		b, _ := json.Marshal(st)
-		mu.Unlock()
-		w.SaveState(b)
-	}
-
-	// Probe range support with the first unfinished part before writing.
-	first := -1
-	for i, p := range st.Parts {
-		if p.Next < p.End {
-			first = i
-			break
-		}
-	}
-	var probe *http.Response
-	if first >= 0 {
-		resp, err := blobGET(ctx, repo, desc, st.Parts[first].Next, st.Parts[first].End-1)
-		if err != nil {
-			if retryable(err) {
-				return errNoRanges // let the sequential path retry
-			}
-			return fmt.Errorf("pull %s: %w", desc.Digest, err)
-		}
-		if resp.StatusCode != http.StatusPartialContent {
-			resp.Body.Close()
-			return errNoRanges
-		}
-		probe = resp
-	}
-	if written > 0 {
-		rep.emit(desc, StatusResumed, written, nil)
-	} else {
-		rep.emit(desc, StatusStart, 0, nil)
-	}
-	save()
-
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	fail := func(err error) {
-		mu.Lock()
-		if failed == nil {
-			failed = err
-		}
-		cond.Broadcast()
-		mu.Unlock()
-		cancel()
-	}
-
-	// Parts workers take the ranges in order; the one holding the probe's
-	// response finishes that range first.
-	var (
-		wg   sync.WaitGroup
-		next atomic.Int64
-	)
-	work := func(resp *http.Response, i int) {
-		defer wg.Done()
-		if resp != nil {
-			if err := fetchPart(ctx, repo, desc, w, &st.Parts[i], resp, opts, rep, c, &mu, cond, save); err != nil {
-				fail(err)
-				return
-			}
-		}
-		for {
-			i := int(next.Add(1) - 1)
-			if i >= len(st.Parts) || ctx.Err() != nil {
-				return
-			}
-			if i == first {
-				continue
-			}
-			if err := fetchPart(ctx, repo, desc, w, &st.Parts[i], nil, opts, rep, c, &mu, cond, save); err != nil {
-				fail(err)
-				return
-			}
-		}
-	}
-	for k := 0; k < opts.Parts; k++ {
-		wg.Add(1)
-		if k == 0 && first >= 0 {
-			go work(probe, first)
-		} else {
-			go work(nil, -1)
-		}
-	}
-
-	// The hasher follows the contiguous landed prefix.
-	sum := make(chan error, 1)
-	h := sha256.New()
-	go func() {
-		buf := make([]byte, 4<<20)
-		var pos int64
-		for pos < desc.Size {
-			mu.Lock()
-			var limit int64
-			for {
-				if failed != nil {
-					mu.Unlock()
-					sum <- failed
-					return
-				}
-				limit = landed(st.Parts, pos)
-				if limit > pos {
-					break
-				}
-				cond.Wait()
-			}
-			mu.Unlock()
-			n := min(limit-pos, int64(len(buf)))
-			if _, err := w.ReadAt(buf[:n], pos); err != nil {
-				sum <- fmt.Errorf("blobstore: read back %s: %w", desc.Digest, err)
-				return
-			}
-			h.Write(buf[:n])
-			pos += n
-		}
-		sum <- nil
-	}()
-
-	wg.Wait()
-	save()
-	mu.Lock()
-	cond.Broadcast()
-	mu.Unlock()
-	if err := <-sum; err != nil {
-		return err
-	}
-	mu.Lock()
-	err := failed
-	mu.Unlock()
+	off, err := w.Resume(ctx)
 	if err != nil {
 		return err
 	}
-	if err := w.Commit(ctx, digestOf(h)); err != nil {
+	type job struct {
+		start, end int64
+	}
+	var jobs []job
+	for s := off; s < desc.Size; s += opts.PartSize {
+		jobs = append(jobs, job{s, min(s+opts.PartSize, desc.Size)})
+	}
+	if len(jobs) == 0 {
+		return commit(ctx, w, desc, rep)
+	}
+	// Probe range support with the first range before anything is written.
+	probe, err := blobGET(ctx, repo, desc, jobs[0].start, jobs[0].end-1)
+	if err != nil {
+		if retryable(err) {
+			return errNoRanges // the streaming path retries
+		}
+		return fmt.Errorf("pull %s: %w", desc.Digest, err)
+	}
+	if probe.StatusCode != http.StatusPartialContent {
+		probe.Body.Close()
+		return errNoRanges
+	}
+	c := &counter{desc: desc, rep: rep}
+	c.n.Store(off)
+	if off > 0 {
+		rep.emit(desc, StatusResumed, off, nil)
+	} else {
+		rep.emit(desc, StatusStart, 0, nil)
+	}
+
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	results := make([]chan []byte, len(jobs))
+	for i := range results {
+		results[i] = make(chan []byte, 1)
+	}
+	// A worker takes a buffer before it takes a range, so the ranges being
+	// filled are always the lowest ones not yet written: no deadlock.
+	pool := make(chan []byte, opts.Parts+1)
+	for i := 0; i < opts.Parts+1; i++ {
+		pool <- nil // allocated on first use
+	}
+	var next atomic.Int64
+	next.Store(1) // range 0 belongs to the worker holding the probe's response
+	var wg sync.WaitGroup
+	worker := func(resp *http.Response) {
+		defer wg.Done()
+		for first := resp != nil; ; first = false {
+			var buf []byte
+			select {
+			case buf = <-pool:
+			case <-ctx.Done():
+				if resp != nil {
+					resp.Body.Close()
+				}
+				return
+			}
+			i := 0
+			if !first {
+				i = int(next.Add(1) - 1)
+			}
+			if i >= len(jobs) {
+				if resp != nil {
+					resp.Body.Close()
+				}
+				return
+			}
+			if buf == nil {
+				buf = make([]byte, opts.PartSize)
+			}
+			j := jobs[i]
+			buf = buf[:j.end-j.start]
+			if err := fetchRange(ctx, repo, desc, j.start, buf, resp, opts, rep, c); err != nil {
+				cancel(err)
+				return
+			}
+			resp = nil
+			results[i] <- buf
+		}
+	}
+	wg.Add(opts.Parts)
+	go worker(probe)
+	for k := 1; k < opts.Parts; k++ {
+		go worker(nil)
+	}
+	var werr error
+	for i := range jobs {
+		select {
+		case buf := <-results[i]:
+			if _, err := w.Write(buf); err != nil {
+				werr = err
+			}
+			pool <- buf[:cap(buf)]
+		case <-ctx.Done():
+			werr = context.Cause(ctx)
+		}
+		if werr != nil {
+			cancel(werr)
+			break
+		}
+	}
+	wg.Wait()
+	if werr != nil {
+		return fmt.Errorf("pull %s: %w", desc.Digest, werr)
+	}
+	return commit(ctx, w, desc, rep)
+}
+
+// commit verifies and stores the written blob.
+func commit(ctx context.Context, w *blobstore.Writer, desc ocispec.Descriptor, rep *reporter) error {
+	if err := w.Commit(ctx, ""); err != nil {
 		if errors.Is(err, blobstore.ErrDigestMismatch) || errors.Is(err, blobstore.ErrSizeMismatch) {
 			return fmt.Errorf("%w: %w", ErrVerify, err)
 		}
@@ -409,52 +353,19 @@ func fetchParallel(ctx context.Context, repo *remote.Repository, desc ocispec.De
 	return nil
 }
 
-// validParts checks recorded parts: in order, covering [0, size) exactly.
-func validParts(ps []part, size int64) bool {
-	if len(ps) == 0 {
-		return false
-	}
-	var at int64
-	for _, p := range ps {
-		if p.Start != at || p.End <= p.Start || p.Next < p.Start || p.Next > p.End {
-			return false
-		}
-		at = p.End
-	}
-	return at == size
-}
-
-// landed returns the end of the contiguous written bytes that start at pos.
-func landed(ps []part, pos int64) int64 {
-	for _, p := range ps {
-		if pos >= p.Start && pos < p.End {
-			if p.Next < p.End {
-				return p.Next
-			}
-			pos = p.End
-		}
-	}
-	return pos
-}
-
-// fetchPart downloads one range into the writer, retrying from where it got to.
-func fetchPart(ctx context.Context, repo *remote.Repository, desc ocispec.Descriptor, w *blobstore.Writer, p *part,
-	resp *http.Response, opts Options, rep *reporter, c *counter, mu *sync.Mutex, cond *sync.Cond, save func()) error {
-	buf := make([]byte, 1<<20)
-	sinceSave := int64(0)
+// fetchRange fills buf with the blob's bytes from start, retrying from where
+// a broken response stopped. resp, if set, is an open response for exactly
+// that range.
+func fetchRange(ctx context.Context, repo *remote.Repository, desc ocispec.Descriptor, start int64, buf []byte,
+	resp *http.Response, opts Options, rep *reporter, c *counter) error {
+	got := 0
 	for attempt := 0; ; attempt++ {
-		mu.Lock()
-		next, end := p.Next, p.End
-		mu.Unlock()
-		if next >= end {
-			if resp != nil {
-				resp.Body.Close()
-			}
+		if got == len(buf) {
 			return nil
 		}
 		err := func() error {
 			if resp == nil {
-				r, err := blobGET(ctx, repo, desc, next, end-1)
+				r, err := blobGET(ctx, repo, desc, start+int64(got), start+int64(len(buf))-1)
 				if err != nil {
 					return err
 				}
@@ -464,32 +375,18 @@ func fetchPart(ctx context.Context, repo *remote.Repository, desc ocispec.Descri
 			if resp.StatusCode != http.StatusPartialContent {
 				return fmt.Errorf("%w: blob %s: registry answered a range request with HTTP %d", ErrVerify, desc.Digest, resp.StatusCode)
 			}
-			if resp.ContentLength > end-next {
-				return fmt.Errorf("%w: blob %s: registry sends %d bytes for a %d-byte range", ErrVerify, desc.Digest, resp.ContentLength, end-next)
+			if want := int64(len(buf) - got); resp.ContentLength > want {
+				return fmt.Errorf("%w: blob %s: registry sends %d bytes for a %d-byte range", ErrVerify, desc.Digest, resp.ContentLength, want)
 			}
-			for next < end {
-				want := min(int64(len(buf)), end-next)
-				n, err := io.ReadFull(resp.Body, buf[:want])
-				if n > 0 {
-					if _, werr := w.WriteAt(buf[:n], next); werr != nil {
-						return werr
-					}
-					next += int64(n)
-					mu.Lock()
-					p.Next = next
-					cond.Broadcast()
-					mu.Unlock()
-					c.add(n)
-					if sinceSave += int64(n); sinceSave >= saveEvery {
-						sinceSave = 0
-						save()
-					}
-				}
+			for got < len(buf) {
+				n, err := resp.Body.Read(buf[got:min(got+1<<20, len(buf))])
+				got += n
+				c.add(n)
 				if err != nil {
-					if next < end {
-						return fmt.Errorf("blob %s: range ended at %d of [%d, %d): %w", desc.Digest, next, p.Start, end, io.ErrUnexpectedEOF)
+					if got < len(buf) {
+						return fmt.Errorf("blob %s: range from %d ended after %d of %d bytes: %w", desc.Digest, start, got, len(buf), io.ErrUnexpectedEOF)
 					}
-					break
+					return nil
 				}
 			}
 			return nil
@@ -498,7 +395,7 @@ func fetchPart(ctx context.Context, repo *remote.Repository, desc ocispec.Descri
 			continue
 		}
 		if !retryable(err) || attempt >= opts.Retries {
-			return fmt.Errorf("pull %s: %w", desc.Digest, err)
+			return err
 		}
 		rep.emit(desc, StatusRetry, c.n.Load(), err)
 		if err := sleep(ctx, opts.Backoff, attempt); err != nil {

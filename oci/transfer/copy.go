@@ -37,6 +37,7 @@ func digestOf(h hash.Hash) digest.Digest { return digest.NewDigest(digest.SHA256
 // and single-flight (see the package documentation); other directions use
 // oras.Copy. The destination is tagged only once every blob is there.
 func Copy(ctx context.Context, src oras.ReadOnlyTarget, srcRef string, dst oras.Target, dstRef string, opts Options) (ocispec.Descriptor, error) {
+	partsSet := opts.Parts > 0
 	opts = opts.withDefaults()
 	if dstRef == "" {
 		dstRef = srcRef
@@ -44,6 +45,12 @@ func Copy(ctx context.Context, src oras.ReadOnlyTarget, srcRef string, dst oras.
 	rep := newReporter(opts.Progress)
 	store, toStore := dst.(*blobstore.Store)
 	if repo, fromRemote := src.(*remote.Repository); fromRemote && toStore {
+		if !partsSet && oci.IsLoopbackHost(repo.Reference.Registry) {
+			// On loopback one stream already runs at page-cache speed and
+			// each extra range request costs the registry more than it
+			// saves (bench/transfer.sh); ranges pay over real networks.
+			opts.Parts = 1
+		}
 		desc, err := pull(ctx, repo, srcRef, store, dstRef, opts, rep)
 		return desc, mapError(err)
 	}

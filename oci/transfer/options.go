@@ -10,8 +10,9 @@ import (
 type Options struct {
 	// Concurrency is how many blobs move at once; ≤0 means 3.
 	Concurrency int
-	// Parts is how many ranged GETs download one large blob at once; ≤0
-	// means 4, 1 disables ranged downloads.
+	// Parts is how many ranged GETs download one large blob at once; 1
+	// disables ranged downloads. ≤0 means 4, except from a loopback registry,
+	// where one stream is faster (see bench/transfer.sh) and ≤0 means 1.
 	Parts int
 	// MinParallelSize is the smallest blob, in bytes, downloaded with
 	// parallel ranged GETs; smaller blobs stream. ≤0 means 128 MiB.

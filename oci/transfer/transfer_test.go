@@ -425,3 +425,33 @@ func TestRegistryToRegistry(t *testing.T) {
 	}
 	_ = mounted // go-containerregistry's test registry does not mount; registry-test checks mounts on the real one
 }
+
+// TestParallelResumesPartialIngest resumes a parallel download from the
+// hashed prefix an interrupted pull left.
+func TestParallelResumesPartialIngest(t *testing.T) {
+	f, host := newRegistry(t)
+	md, w := pushModel(t, host, "m/pr:v1", 3<<20)
+	s := newStore(t)
+	wr, err := s.OpenWriter(context.Background(), ocispec.Descriptor{Digest: digest.FromBytes(w), Size: int64(len(w))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wr.Write(w[:1_000_000])
+	wr.Close()
+	repo, ref := repoFor(t, host, "m/pr:v1")
+	var resumed int64
+	before := f.ranged.Load()
+	_, err = Copy(context.Background(), repo, "v1", s, ref.String(), Options{Parts: 3, MinParallelSize: 1 << 20, PartSize: 512 << 10, Progress: func(e Event) {
+		if e.Status == StatusResumed {
+			resumed = e.Completed
+		}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkPulled(t, s, ref.String(), md, w)
+	// (3 MiB - 1000000) / 512 KiB = 5 ranges.
+	if resumed != 1_000_000 || f.ranged.Load()-before != 5 {
+		t.Fatalf("resumed at %d with %d ranged GETs, want 1000000 and 5", resumed, f.ranged.Load()-before)
+	}
+}
