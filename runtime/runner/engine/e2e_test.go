@@ -13,7 +13,9 @@ import (
 	"fmt"
 	"math"
 	"os"
+	osexec "os/exec"
 	"path/filepath"
+	goruntime "runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -781,5 +783,37 @@ func TestQuantizedKVCache(t *testing.T) {
 	_, err := runner.Start(context.Background(), startOpts(t, runner.LoadOptions{Model: smallModel(t), KVCacheType: "q5_9"}))
 	if !errors.Is(err, runner.ErrRunnerExited) || !strings.Contains(err.Error(), "kv-cache-type") {
 		t.Fatalf("bad KV cache type: %v", err)
+	}
+}
+
+// TestOlmRunnerCommand runs the real `olm runner` command: it builds olm
+// and lets runner.Start exec it the way the server does.
+func TestOlmRunnerCommand(t *testing.T) {
+	needLlama(t)
+	if testing.Short() {
+		t.Skip("builds olm; skipped with -short")
+	}
+	goTool := filepath.Join(goruntime.GOROOT(), "bin", "go")
+	bin := filepath.Join(t.TempDir(), "olm")
+	build := osexec.Command(goTool, "build", "-o", bin, "./cmd/olm")
+	build.Dir = testenv.RepoRoot(t)
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/olm: %v\n%s", err, out)
+	}
+	o := startOpts(t, runner.LoadOptions{Model: testmodel.Tiny(t), NumCtx: 256, Parallel: 2})
+	o.Executable, o.Args, o.Env = bin, nil, nil // `olm runner --model ...`
+	p, err := runner.Start(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	text, last := complete(t, p.Client(), runner.CompletionRequest{Prompt: "Hello world", Options: greedy(8)})
+	if text == "" || last.EvalCount != 8 {
+		t.Fatalf("olm runner generated %q (%+v)", text, last)
+	}
+	// Same model, same greedy options: the same text as the re-executed test binary.
+	q := start(t, runner.LoadOptions{Model: testmodel.Tiny(t), NumCtx: 256})
+	if want, _ := complete(t, q.Client(), runner.CompletionRequest{Prompt: "Hello world", Options: greedy(8)}); want != text {
+		t.Fatalf("olm runner: %q, engine in the test binary: %q", text, want)
 	}
 }
