@@ -210,6 +210,9 @@ type ChatRequest struct {
 	// Think turns the model's reasoning on (true) or off (false); nil
 	// leaves the template's default.
 	Think *bool `json:"think,omitempty"`
+	// ThinkLevel is a reasoning effort ("low", "medium" or "high") for
+	// models whose templates take one (gpt-oss); it implies Think.
+	ThinkLevel string `json:"think_level,omitempty"`
 	// Template is a jinja chat template to use instead of the model's own
 	// ("" for the model's).
 	Template string `json:"template,omitempty"`

@@ -45,6 +45,15 @@ func (e *Engine) render(req *runner.ChatRequest) (*chatPlan, error) {
 		return nil, fmt.Errorf("%w: tool_choice must be auto, required or none, not %q", runner.ErrBadRequest, req.ToolChoice)
 	}
 	in := llama.ChatInput{AddGenerationPrompt: true, EnableThinking: req.Think, ParallelToolCalls: true, ToolChoice: req.ToolChoice}
+	switch req.ThinkLevel {
+	case "":
+	case "low", "medium", "high":
+		on := true
+		in.EnableThinking = &on
+		in.Kwargs = map[string]any{"reasoning_effort": req.ThinkLevel}
+	default:
+		return nil, fmt.Errorf("%w: think level must be low, medium or high, not %q", runner.ErrBadRequest, req.ThinkLevel)
+	}
 	for _, m := range req.Messages {
 		cm := llama.ChatMessage{Role: m.Role, Content: m.Content, Thinking: m.Thinking, ToolName: m.ToolName, ToolCallID: m.ToolCallID}
 		for _, tc := range m.ToolCalls {

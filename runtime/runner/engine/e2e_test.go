@@ -660,6 +660,21 @@ func TestChatTemplates(t *testing.T) {
 			t.Fatalf("chat with tools: %v", err)
 		}
 	})
+	t.Run("think level", func(t *testing.T) {
+		p := start(t, runner.LoadOptions{Model: templateModel(t, "openai-gpt-oss-120b.jinja"), NumCtx: 1024})
+		for _, level := range []string{"low", "high"} {
+			r, err := p.Client().Render(ctx, runner.ChatRequest{Messages: msgs, ThinkLevel: level})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(r.Prompt, "Reasoning: "+level) {
+				t.Fatalf("think level %s not in the prompt:\n%s", level, r.Prompt)
+			}
+		}
+		if _, err := p.Client().Render(ctx, runner.ChatRequest{Messages: msgs, ThinkLevel: "extreme"}); !errors.Is(err, runner.ErrBadRequest) {
+			t.Fatalf("bad think level: %v", err)
+		}
+	})
 	t.Run("thinking", func(t *testing.T) {
 		p := start(t, runner.LoadOptions{Model: templateModel(t, "Qwen-Qwen3-0.6B.jinja"), NumCtx: 512})
 		if !p.Info().Has(runner.CapThinking) {
