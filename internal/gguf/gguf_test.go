@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"io"
 	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/olmhq/olm/internal/gguf"
+	"github.com/olmhq/olm/internal/testenv"
 	"github.com/olmhq/olm/internal/testmodel"
 )
 
@@ -84,5 +86,21 @@ func TestRoundTripTiny(t *testing.T) {
 			n++
 		}
 		t.Fatalf("rewritten file differs from the original at byte %d (sizes %d, %d)", n, len(out), len(b))
+	}
+}
+
+// BenchmarkReadVocab reads the header of llama.cpp's llama-bpe vocabulary
+// (128256 tokens, 280147 merges), the size of a real Llama 3 header.
+func BenchmarkReadVocab(b *testing.B) {
+	p := filepath.Join(testenv.LlamaSource(b), "models", "ggml-vocab-llama-bpe.gguf")
+	data, err := os.ReadFile(p)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		if _, err := gguf.Read(bytes.NewReader(data), int64(len(data))); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"unsafe"
 )
 
 // Limits of the reader. A GGUF header is attacker-controllable (a blob
@@ -145,6 +146,7 @@ type decoder struct {
 	size  int64
 	depth int
 	buf   [8]byte
+	slab  []byte // unused tail of the current slab for small strings
 }
 
 func (d *decoder) remain() int64 { return d.size - d.pos }
@@ -212,13 +214,27 @@ func (d *decoder) str(limit int) (string, error) {
 	if d.pos+int64(n) > MaxHeaderSize {
 		return "", fmt.Errorf("%w: header larger than %d bytes", ErrTooLarge, MaxHeaderSize)
 	}
-	b := make([]byte, n)
+	if n == 0 {
+		return "", nil
+	}
+	var b []byte
+	if n <= 256 {
+		// Small strings are carved from a shared slab.
+		if len(d.slab) < int(n) {
+			d.slab = make([]byte, 64<<10)
+		}
+		b, d.slab = d.slab[:n:n], d.slab[n:]
+	} else {
+		b = make([]byte, n)
+	}
 	m, err := io.ReadFull(d.r, b)
 	d.pos += int64(m)
 	if err != nil {
 		return "", err
 	}
-	return string(b), nil
+	// b is never written again: let the string share it (one allocation
+	// per string matters with vocabularies of 100k+ tokens).
+	return unsafe.String(&b[0], len(b)), nil
 }
 
 func (d *decoder) file() (*File, error) {
