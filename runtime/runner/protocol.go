@@ -216,10 +216,12 @@ type ChatRequest struct {
 	// Template is a jinja chat template to use instead of the model's own
 	// ("" for the model's).
 	Template string `json:"template,omitempty"`
-	// Prompt, when set, is a prompt the server already rendered: the runner
-	// does not apply a template and returns the output as plain content
-	// (Tools and Think then only affect parsing as far as the model's own
-	// template format allows).
+	// Prompt, when set, is a prompt the server already rendered (for
+	// example from a Modelfile's Go template): the runner generates from it
+	// as is. When Messages are given too and the model (or Template) has a
+	// jinja template, that template's chat format still parses the output
+	// into content, thinking and tool calls and supplies the tool-call
+	// grammar and stops; otherwise the output is plain content.
 	Prompt string `json:"prompt,omitempty"`
 	// Options are the sampling options; nil means DefaultSampling().
 	Options *Sampling `json:"options,omitempty"`

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -34,7 +35,25 @@ func (e *Engine) render(req *runner.ChatRequest) (*chatPlan, error) {
 		}
 	}
 	if req.Prompt != "" {
-		return &chatPlan{prompt: req.Prompt}, nil
+		plain := &chatPlan{prompt: req.Prompt}
+		if len(req.Messages) == 0 || (e.tmpl == nil && req.Template == "") {
+			return plain, nil
+		}
+		// Parse the output with the model's own chat format.
+		r := *req
+		r.Prompt = ""
+		plan, err := e.render(&r)
+		if errors.Is(err, llama.ErrTemplate) {
+			// The jinja template cannot render these messages; the
+			// prompt is still usable, as plain content.
+			return plain, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		plan.prompt = req.Prompt
+		plan.cp.Prompt = req.Prompt
+		return plan, nil
 	}
 	if len(req.Messages) == 0 {
 		return nil, fmt.Errorf("%w: no messages", runner.ErrBadRequest)
@@ -85,7 +104,7 @@ func (e *Engine) render(req *runner.ChatRequest) (*chatPlan, error) {
 	if req.Template != "" {
 		t, err := llama.NewChatTemplates(e.model, req.Template)
 		if err != nil {
-			return nil, fmt.Errorf("%w: template: %v", runner.ErrBadRequest, err)
+			return nil, fmt.Errorf("%w: template: %w", runner.ErrBadRequest, err)
 		}
 		defer t.Close()
 		tmpl = t
@@ -98,7 +117,7 @@ func (e *Engine) render(req *runner.ChatRequest) (*chatPlan, error) {
 	}
 	cp, err := tmpl.Apply(in)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", runner.ErrBadRequest, err)
+		return nil, fmt.Errorf("%w: %w", runner.ErrBadRequest, err)
 	}
 	return &chatPlan{prompt: cp.Prompt, cp: cp}, nil
 }

@@ -659,6 +659,25 @@ func TestChatTemplates(t *testing.T) {
 		if err != nil || ev.Message == nil {
 			t.Fatalf("chat with tools: %v", err)
 		}
+		// A prompt rendered by the server (say, from a Go template) with the
+		// messages and tools: generated from as is, parsed with the model's
+		// own format, tool-call grammar included.
+		own := "<|im_start|>user\nWeather in Paris? Use a tool.<|im_end|>\n<|im_start|>assistant\n"
+		r2, err := p.Client().Render(ctx, runner.ChatRequest{Prompt: own, Messages: msgs, Tools: weather})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r2.Prompt != own || r2.Format != r.Format || r2.Grammar == "" {
+			t.Fatalf("pre-rendered prompt: %+v", r2)
+		}
+		ev2, err := p.Client().Chat(ctx, runner.ChatRequest{Prompt: own, Messages: msgs, Tools: weather, Options: greedy(8)}, nil)
+		if err != nil || ev2.Message == nil {
+			t.Fatalf("chat with a pre-rendered prompt: %v", err)
+		}
+		text, _ := complete(t, p.Client(), runner.CompletionRequest{Prompt: own, Options: greedy(8)})
+		if ev2.Message.Content != text && !strings.Contains(text, "<tool_call>") {
+			t.Fatalf("chat on a pre-rendered prompt gave %q, completion of it %q", ev2.Message.Content, text)
+		}
 	})
 	t.Run("think level", func(t *testing.T) {
 		p := start(t, runner.LoadOptions{Model: templateModel(t, "openai-gpt-oss-120b.jinja"), NumCtx: 1024})
