@@ -182,7 +182,7 @@ func (e *Engine) handleChat(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if g != "" { // a format wins over a tool-call grammar
-			t.sp.Grammar, t.sp.GrammarLazy, t.sp.GrammarTriggers = g, false, nil
+			t.sp.Grammar, t.sp.GrammarLazy, t.sp.GrammarTriggers, t.sp.GrammarPrefill = g, false, nil, ""
 		}
 		if len(cp.PreservedTokens) > 0 {
 			t.special = map[llama.Token]bool{}

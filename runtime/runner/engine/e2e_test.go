@@ -674,6 +674,17 @@ func TestChatTemplates(t *testing.T) {
 		if err != nil || ev2.Message == nil {
 			t.Fatalf("chat with a pre-rendered prompt: %v", err)
 		}
+		// format wins over a forced tool call's grammar.
+		ev3, err := p.Client().Chat(ctx, runner.ChatRequest{Messages: msgs, Tools: weather, ToolChoice: "required",
+			Format: json.RawMessage(`{"type":"object","properties":{"a":{"type":"integer"}},"required":["a"],"additionalProperties":false}`),
+			Options: greedy(64)}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var obj struct{ A *int }
+		if err := json.Unmarshal([]byte(ev3.Message.Content), &obj); err != nil || obj.A == nil {
+			t.Fatalf("format with tools: %q: %v", ev3.Message.Content, err)
+		}
 		text, _ := complete(t, p.Client(), runner.CompletionRequest{Prompt: own, Options: greedy(8)})
 		if ev2.Message.Content != text && !strings.Contains(text, "<tool_call>") {
 			t.Fatalf("chat on a pre-rendered prompt gave %q, completion of it %q", ev2.Message.Content, text)
