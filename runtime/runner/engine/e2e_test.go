@@ -676,7 +676,7 @@ func TestChatTemplates(t *testing.T) {
 		}
 		// format wins over a forced tool call's grammar.
 		ev3, err := p.Client().Chat(ctx, runner.ChatRequest{Messages: msgs, Tools: weather, ToolChoice: "required",
-			Format: json.RawMessage(`{"type":"object","properties":{"a":{"type":"integer"}},"required":["a"],"additionalProperties":false}`),
+			Format:  json.RawMessage(`{"type":"object","properties":{"a":{"type":"integer"}},"required":["a"],"additionalProperties":false}`),
 			Options: greedy(64)}, nil)
 		if err != nil {
 			t.Fatal(err)
