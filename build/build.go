@@ -866,12 +866,25 @@ func marshal(v any) ([]byte, error) {
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
+// decodeParams reads a stored params layer. Known parameters get their
+// types; names olm does not know and values of an unexpected type (a model
+// made by a newer Ollama) are kept as they are, so they survive a rebuild.
 func decodeParams(data []byte) (modelfile.Parameters, error) {
 	var raw map[string]any
 	if err := json.Unmarshal(data, &raw); err != nil {
 		return nil, err
 	}
-	return modelfile.Normalize(raw)
+	out := make(modelfile.Parameters, len(raw))
+	for k, v := range raw {
+		if p, err := modelfile.Normalize(map[string]any{k: v}); err == nil {
+			for nk, nv := range p {
+				out[nk] = nv
+			}
+			continue
+		}
+		out[k] = v
+	}
+	return out, nil
 }
 
 // details reads the GGUF headers of the final weights.

@@ -676,3 +676,57 @@ func TestLinkOnlyWhenAsked(t *testing.T) {
 		}
 	}
 }
+
+// TestForeignParams: a base model whose params layer holds names olm does
+// not know (a newer Ollama's) still builds, keeps them, and its
+// show --modelfile still rebuilds it.
+func TestForeignParams(t *testing.T) {
+	ctx := context.Background()
+	b, s := newBuilder(t)
+	dir := fixture(t)
+	base, err := b.Build(ctx, build.Request{Modelfile: parse(t, "FROM ./tiny.gguf\nPARAMETER top_k 5"), Dir: dir, Tags: []string{"base"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Rewrite its params layer as a newer tool might have.
+	m := *base.Model
+	data := []byte(`{"future_option":"x","top_k":5}`)
+	d := ocispec.Descriptor{MediaType: oci.MediaTypeOllamaParams, Digest: digest.FromBytes(data), Size: int64(len(data))}
+	if err := s.Push(ctx, d, strings.NewReader(string(data))); err != nil {
+		t.Fatal(err)
+	}
+	m.Params = &oci.Layer{Digest: d.Digest, Size: d.Size, Data: data}
+	man, cfg, err := oci.BuildManifest(m, oci.FormatModelPack, oci.BuildOptions{Created: oci.ReproducibleTime})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mm ocispec.Manifest
+	json.Unmarshal(man, &mm)
+	s.Push(ctx, mm.Config, strings.NewReader(string(cfg)))
+	md := ocispec.Descriptor{MediaType: mm.MediaType, Digest: digest.FromBytes(man), Size: int64(len(man))}
+	if err := s.Push(ctx, md, strings.NewReader(string(man))); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Tag(ctx, md, "registry.ollama.ai/library/foreign:latest"); err != nil {
+		t.Fatal(err)
+	}
+	res, err := b.Build(ctx, build.Request{Modelfile: parse(t, "FROM foreign\nPARAMETER temperature 0.1"), Tags: []string{"derived"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := string(res.Model.Params.Data); got != `{"future_option":"x","temperature":0.1,"top_k":5}` {
+		t.Errorf("merged params %s", got)
+	}
+	info, err := build.Show(ctx, s, res.Tags[0], build.ShowOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	text, err := info.Modelfile("derived")
+	if err != nil || !strings.Contains(text, "left out (kept from the FROM model): PARAMETER future_option") {
+		t.Fatalf("modelfile %v:\n%s", err, text)
+	}
+	res2, err := b.Build(ctx, build.Request{Modelfile: parse(t, text), Tags: []string{"again"}}, nil)
+	if err != nil || res2.Manifest.Digest != res.Manifest.Digest {
+		t.Errorf("rebuild: %v, %s vs %s", err, res2.Manifest.Digest, res.Manifest.Digest)
+	}
+}

@@ -127,6 +127,12 @@ func (info *Info) Modelfile(name string) (string, error) {
 			skipped = append(skipped, string(in))
 			return
 		}
+		if in == modelfile.Parameter {
+			if _, err := modelfile.ParseValue(n, v); err != nil {
+				skipped = append(skipped, "PARAMETER "+n)
+				return
+			}
+		}
 		m.Commands = append(m.Commands, modelfile.Command{Instruction: in, Name: n, Value: v})
 	}
 	if info.Model.Template != nil {
