@@ -252,10 +252,15 @@ func buildCase(t *testing.T, c archCase) (string, *gguf.File) {
 // TestArchitectures converts a small random checkpoint of every supported
 // architecture, each with a real tokenizer rebuilt from one of llama.cpp's
 // vocabularies, checks the tokenizer metadata equals the vocabulary's,
-// and loads the result in llama.cpp.
+// loads the result in llama.cpp (llama-bench), and, in cgo builds, checks
+// that the converted GGUF tokenizes the vocabulary's test inputs (.inp) to
+// exactly the expected ids (.out) through the runtime binding.
 func TestArchitectures(t *testing.T) {
+	vectors := map[string]bool{}
+	ran := 0
 	for _, c := range archCases {
 		t.Run(c.name, func(t *testing.T) {
+			ran++
 			dir, vg := buildCase(t, c)
 			out, g := convertDir(t, dir, c.opts)
 			info, err := Detect(dir)
@@ -302,9 +307,30 @@ func TestArchitectures(t *testing.T) {
 				}
 			}
 			llamaBench(t, out, gen)
+			// Gemma turns SentencePiece's dummy space prefix off, so the
+			// llama-spm vectors (which have it) do not apply there.
+			prefix, _ := g.Bool("tokenizer.ggml.add_space_prefix")
+			if _, set := g.Value("tokenizer.ggml.add_space_prefix"); set && !prefix {
+				return
+			}
+			if checkConverted != nil && checkConverted(t, c, out) {
+				vectors[c.vocab] = true
+			}
 		})
 	}
+	if checkConverted != nil && !t.Failed() && ran == len(archCases) {
+		for _, v := range []string{"llama-spm", "llama-bpe", "qwen2", "gpt-2", "phi-3", "bert-bge"} {
+			if !vectors[v] {
+				t.Errorf("the test vectors of vocabulary %s were not checked", v)
+			}
+		}
+	}
 }
+
+// checkConverted, when set (by the cgo-only llama_test.go), runs further
+// checks through llama.cpp's API on a converted case: tokenizer test vectors.
+// It reports whether the case's vocabulary had test vectors.
+var checkConverted func(t *testing.T, c archCase, out string) bool
 
 // padAsUnused returns the vocabulary's token types with "[PADn]" filler
 // tokens typed UNUSED: the phi-3 vocabulary was written by an older

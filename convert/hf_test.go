@@ -62,7 +62,7 @@ func writeSafetensors(t testing.TB, path string, ts []stEntry) {
 
 func writeJSON(t testing.TB, path string, v any) {
 	t.Helper()
-	b, err := json.MarshalIndent(v, "", " ")
+	b, err := json.Marshal(v)
 	if err != nil {
 		t.Fatal(err)
 	}

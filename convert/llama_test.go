@@ -29,61 +29,45 @@ func loadModel(t *testing.T, path string, vocabOnly bool) *llama.Model {
 	return m
 }
 
-// TestTokenizerVectors converts checkpoints whose tokenizers were rebuilt
-// from llama.cpp's vocabularies and tokenizes the vocabularies' test inputs
-// (.inp) with the converted GGUF: the ids must be exactly the .out ones.
-func TestTokenizerVectors(t *testing.T) {
-	done := map[string]bool{}
-	for _, c := range archCases {
-		vp := vocabPath(t, c.vocab)
-		if done[c.vocab] {
-			continue
-		}
-		if _, err := os.Stat(vp + ".inp"); err != nil {
-			continue
-		}
-		done[c.vocab] = true
-		t.Run(c.vocab, func(t *testing.T) {
-			dir, _ := buildCase(t, c)
-			out, _ := convertDir(t, dir, c.opts)
-			m := loadModel(t, out, true)
-			inp, err := os.ReadFile(vp + ".inp")
-			if err != nil {
-				t.Fatal(err)
-			}
-			want, err := os.ReadFile(vp + ".out")
-			if err != nil {
-				t.Fatal(err)
-			}
-			inputs := strings.Split(strings.TrimSuffix(string(inp), "\n__ggml_vocab_test__\n"), "\n__ggml_vocab_test__\n")
-			lines := strings.Split(strings.TrimSuffix(string(want), "\n"), "\n")
-			if len(inputs) != len(lines) {
-				t.Fatalf("%d inputs, %d outputs", len(inputs), len(lines))
-			}
-			for i, in := range inputs {
-				var ids []llama.Token
-				for _, f := range strings.Fields(lines[i]) {
-					n, _ := strconv.Atoi(f)
-					ids = append(ids, llama.Token(n))
-				}
-				got, err := m.Tokenize(in, false, false)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if len(got) == 0 {
-					got = nil
-				}
-				if !slices.Equal(got, ids) {
-					t.Errorf("Tokenize(%q) = %v, want %v", in, got, ids)
-				}
-			}
-		})
+func init() { checkConverted = tokenizerVectors }
+
+// tokenizerVectors tokenizes the test inputs (.inp) of the vocabulary a
+// case's tokenizer was rebuilt from with the converted GGUF: the ids must
+// be exactly the .out ones. TestArchitectures calls it for every case.
+func tokenizerVectors(t *testing.T, c archCase, out string) bool {
+	vp := vocabPath(t, c.vocab)
+	inp, err := os.ReadFile(vp + ".inp")
+	if err != nil {
+		return false // this vocabulary has no test vectors
 	}
-	for _, v := range []string{"llama-spm", "llama-bpe", "qwen2", "gpt-2", "phi-3", "bert-bge"} {
-		if !done[v] && !t.Failed() {
-			t.Errorf("vocabulary %s has no test case", v)
+	want, err := os.ReadFile(vp + ".out")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := loadModel(t, out, true)
+	inputs := strings.Split(strings.TrimSuffix(string(inp), "\n__ggml_vocab_test__\n"), "\n__ggml_vocab_test__\n")
+	lines := strings.Split(strings.TrimSuffix(string(want), "\n"), "\n")
+	if len(inputs) != len(lines) {
+		t.Fatalf("%d inputs, %d outputs", len(inputs), len(lines))
+	}
+	for i, in := range inputs {
+		var ids []llama.Token
+		for _, f := range strings.Fields(lines[i]) {
+			n, _ := strconv.Atoi(f)
+			ids = append(ids, llama.Token(n))
+		}
+		got, err := m.Tokenize(in, false, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) == 0 {
+			got = nil
+		}
+		if !slices.Equal(got, ids) {
+			t.Errorf("Tokenize(%q) = %v, want %v", in, got, ids)
 		}
 	}
+	return true
 }
 
 // TestRoundTripGreedy runs greedy generation on the shared tiny model and
