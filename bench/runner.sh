@@ -9,6 +9,7 @@
 # Usage: bench/runner.sh
 # Environment: OLM_BENCH_THREADS (threads; default llama.cpp's choice),
 #              OLM_BENCH_TOKENS (tokens per request, default 64),
+#              OLM_BENCH_MODEL (another GGUF, e.g. a quantized copy),
 #              BENCHTIME (go test -benchtime, default 5x); TAGS=cuda.
 # Run it on an otherwise idle machine: the ratio of two noisy runs is noise.
 set -euo pipefail

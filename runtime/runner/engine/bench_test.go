@@ -19,6 +19,9 @@ import (
 // (about 106M parameters, F16), generated once into olm's cache folder.
 func benchModel(b *testing.B) string {
 	b.Helper()
+	if p := os.Getenv("OLM_BENCH_MODEL"); p != "" {
+		return p // another model, e.g. a quantized copy
+	}
 	dir := filepath.Join(testenv.CacheDir(), "models")
 	path := filepath.Join(dir, "bench-llama-106m-f16.gguf")
 	if _, err := os.Stat(path); err == nil {
@@ -38,7 +41,7 @@ func benchModel(b *testing.B) string {
 // the compute-bound bench model. It reports tok/s for both and their ratio
 // (x4/x1; the target on CPU is ≥ 2.5). OLM_BENCH_THREADS sets the threads
 // (default: llama.cpp's choice), OLM_BENCH_TOKENS the tokens per request
-// (default 64).
+// (default 64), OLM_BENCH_MODEL another GGUF.
 func BenchmarkParallelSlots(b *testing.B) {
 	needLlama(b)
 	threads, _ := strconv.Atoi(os.Getenv("OLM_BENCH_THREADS"))
