@@ -417,7 +417,14 @@ func TestCopyRegistryToRegistry(t *testing.T) {
 	e.must(t, "push", "-q", src)
 	fresh := newEnv(t, reg)
 	dst := reg.Ref("olm/b", "v2")
-	fresh.must(t, "cp", "registry://"+src, "registry://"+dst)
+	r := fresh.olm(t, "cp", "registry://"+src, "registry://"+dst)
+	if r.code != 0 {
+		t.Fatalf("cp: exit %d\n%s", r.code, r.stderr)
+	}
+	// Both repositories are on one registry: the blobs are mounted, not uploaded.
+	if !strings.Contains(r.stderr, "mounted") {
+		t.Errorf("cp within one registry mounted nothing:\n%s", r.stderr)
+	}
 	if len(fresh.blobsOf(t)) != 0 {
 		t.Fatal("cp registry to registry stored blobs locally")
 	}
@@ -660,3 +667,26 @@ func TestFailures(t *testing.T) {
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(b []byte) (int, error) { return f(b) }
+
+// TestInsecureTLS: a registry whose CA olm does not trust is refused, and
+// reached with --insecure.
+func TestInsecureTLS(t *testing.T) {
+	reg := regtest.Start(t, regtest.Options{TLS: true})
+	e := newEnv(t, reg)
+	name := reg.Ref("olm/selfsigned", "v1")
+	e.seed(t, name)
+	e.must(t, "push", "-q", name)
+	other := newEnv(t, reg)
+	var vars []string
+	for _, v := range other.vars {
+		if !strings.HasPrefix(v, "SSL_CERT_FILE=") {
+			vars = append(vars, v)
+		}
+	}
+	other.vars = append(vars, "SSL_CERT_FILE="+filepath.Join(t.TempDir(), "none.pem"))
+	if r := other.olm(t, "pull", "-q", name); r.code != 6 || !strings.Contains(r.stderr, "x509") {
+		t.Fatalf("pull from an untrusted registry: exit %d, want 6\n%s", r.code, r.stderr)
+	}
+	other.must(t, "pull", "-q", "--insecure", name)
+	other.checkStoreSound(t)
+}
