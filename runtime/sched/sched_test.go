@@ -497,3 +497,50 @@ func TestSystemMemory(t *testing.T) {
 		t.Fatalf("total %d available %d", total, avail)
 	}
 }
+
+func TestUnloadWhileStarting(t *testing.T) {
+	fs := &fakeStarter{delay: 50 * time.Millisecond}
+	s := newSched(t, fs, Options{KeepAlive: dur(-1)})
+	got := make(chan *Lease, 1)
+	go func() {
+		l, err := s.Get(context.Background(), spec("a"))
+		if err != nil {
+			t.Error(err)
+		}
+		got <- l
+	}()
+	eventually(t, "start under way", func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return len(s.models) == 1
+	})
+	if err := s.Unload(context.Background(), "a"); err != nil {
+		t.Fatalf("Unload while starting: %v", err)
+	}
+	l := <-got // the request that started it is still served
+	r := fs.started("/models/a.gguf")[0]
+	if r.closed.Load() {
+		t.Fatal("runner closed under its request")
+	}
+	l.Release()
+	eventually(t, "unloaded after the request", r.closed.Load)
+}
+
+func TestCloseWhileStarting(t *testing.T) {
+	fs := &fakeStarter{delay: 50 * time.Millisecond}
+	s := New(Options{Start: fs.start})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if l, err := s.Get(context.Background(), spec("a")); err == nil {
+			l.Release()
+		}
+	}()
+	time.Sleep(10 * time.Millisecond)
+	s.Close()
+	<-done
+	eventually(t, "runner started after Close is stopped", func() bool {
+		rs := fs.started("/models/a.gguf")
+		return len(rs) == 1 && rs[0].closed.Load()
+	})
+}
