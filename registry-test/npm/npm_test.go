@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -19,17 +20,43 @@ import (
 	"github.com/olmhq/olm/internal/testmodel"
 )
 
-// buildOlm builds the olm binary (with cgo, so the runner can load models).
+var (
+	buildOnce sync.Once
+	olmBin    string
+	buildErr  error
+	binDir    string
+)
+
+// TestMain removes the olm binary the tests built.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
+
+// buildOlm builds the olm binary (with cgo, so the runner can load
+// models), once for all tests of the package.
 func buildOlm(t *testing.T, root string) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "olm")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/olm")
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=1")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/olm: %v\n%s", err, out)
+	buildOnce.Do(func() {
+		binDir, buildErr = os.MkdirTemp("", "olm-npm-test")
+		if buildErr != nil {
+			return
+		}
+		olmBin = filepath.Join(binDir, "olm")
+		cmd := exec.Command("go", "build", "-o", olmBin, "./cmd/olm")
+		cmd.Dir = root
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=1")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build ./cmd/olm: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
 	}
-	return bin
+	return olmBin
 }
 
 func freePort(t *testing.T) int {
