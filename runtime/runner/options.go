@@ -116,6 +116,9 @@ type LoadOptions struct {
 	// ""), "q8_0" or "q4_0" (Ollama's OLLAMA_KV_CACHE_TYPE; quantized
 	// types need flash attention).
 	KVCacheType string `json:"kv_cache_type,omitempty"`
+	// Verbose makes the runner log one line per request (slot, tokens,
+	// speed, done reason) and llama.cpp's warnings.
+	Verbose bool `json:"verbose,omitempty"`
 }
 
 // Defaults used when a LoadOptions field is zero.
@@ -164,6 +167,9 @@ func (o LoadOptions) Args(socket string) []string {
 	if o.KVCacheType != "" {
 		a = append(a, "--kv-cache-type", o.KVCacheType)
 	}
+	if o.Verbose {
+		a = append(a, "--verbose")
+	}
 	return a
 }
 
@@ -195,6 +201,7 @@ func ParseArgs(args []string, w io.Writer) (LoadOptions, string, error) {
 	fs.BoolVar(&o.EmbeddingOnly, "embedding-only", false, "load for embeddings only")
 	fs.StringVar(&o.FlashAttention, "flash-attn", "", "flash attention: on, off (default: llama.cpp's choice)")
 	fs.StringVar(&o.KVCacheType, "kv-cache-type", "", "KV cache type: f16 (default), q8_0, q4_0")
+	fs.BoolVar(&o.Verbose, "verbose", false, "log every request and llama.cpp's warnings")
 	if err := fs.Parse(args); err != nil {
 		return o, "", err
 	}

@@ -21,7 +21,7 @@ func TestArgsRoundTrip(t *testing.T) {
 	tests := []LoadOptions{
 		{Model: "/m.gguf"},
 		{Model: "/m.gguf", Projector: "/p.gguf", Adapters: []string{"/a.gguf", "/b.gguf"}, NumCtx: 8192, NumBatch: 256,
-			NumGPU: -1, NumThread: 6, NoMmap: true, Mlock: true, Parallel: 4, EmbeddingOnly: true, FlashAttention: "on", KVCacheType: "q8_0"},
+			NumGPU: -1, NumThread: 6, NoMmap: true, Mlock: true, Parallel: 4, EmbeddingOnly: true, FlashAttention: "on", KVCacheType: "q8_0", Verbose: true},
 	}
 	for _, o := range tests {
 		got, sock, err := ParseArgs(o.Args("/tmp/s"), io.Discard)

@@ -202,7 +202,7 @@ func TestGenerate(t *testing.T) {
 }
 
 func TestSeedReproducible(t *testing.T) {
-	p := start(t, runner.LoadOptions{Model: smallModel(t), NumCtx: 256})
+	p := start(t, runner.LoadOptions{Model: smallModel(t), NumCtx: 256, Verbose: true})
 	run := func(seed int) string {
 		s := runner.DefaultSampling()
 		s.Seed, s.NumPredict, s.Temperature, s.TopK, s.TopP = seed, 24, 1.5, 0, 1

@@ -117,7 +117,7 @@ func Load(ctx context.Context, o runner.LoadOptions, log io.Writer) (*Engine, er
 		e.loopWG.Add(1)
 		go e.loop()
 	}
-	fmt.Fprintf(log, "olm runner: loaded %s (%s, %d params), %d slots × %d tokens, batch %d\n",
+	fmt.Fprintf(log, "olm runner: loaded %s (%s, %d params): slots %d × %d tokens, batch %d\n",
 		o.Model, model.Arch(), model.NumParams(), o.Parallel, e.nCtxSeq, e.nBatch)
 	return e, nil
 }

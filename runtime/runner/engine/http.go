@@ -299,6 +299,10 @@ func Main(ctx context.Context, args []string, log io.Writer) error {
 	if o.NumBatch > 0 && o.Parallel > o.NumBatch {
 		return fmt.Errorf("olm runner: --parallel %d exceeds --batch-size %d", o.Parallel, o.NumBatch)
 	}
-	llama.SetLogLevel(llama.LogError)
+	if o.Verbose {
+		llama.SetLogLevel(llama.LogWarn)
+	} else {
+		llama.SetLogLevel(llama.LogError)
+	}
 	return Serve(ctx, Options{Load: o, Socket: sock, Log: log})
 }

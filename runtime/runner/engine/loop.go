@@ -345,6 +345,15 @@ func (e *Engine) finish(s *slot, reason string, err error) {
 		ctx := make([]llama.Token, 0, len(s.prompt)+len(s.gen))
 		ctx = append(append(ctx, s.prompt...), s.gen...)
 		ev.context = ctx
+		if e.opts.Verbose {
+			tm := ev.timings
+			fmt.Fprintf(e.log, "olm runner: slot %d: prompt %d tokens (+%d cached%s) in %v, %d tokens in %v (%.1f tok/s), %s\n",
+				s.id, tm.PromptEvalCount, tm.PromptCached, map[bool]string{true: ", truncated"}[s.trunc],
+				tm.PromptEvalDuration.Round(time.Millisecond), tm.EvalCount, tm.EvalDuration.Round(time.Millisecond),
+				float64(tm.EvalCount)/max(tm.EvalDuration.Seconds(), 1e-9), reason)
+		}
+	} else if e.opts.Verbose {
+		fmt.Fprintf(e.log, "olm runner: slot %d: failed: %v\n", s.id, err)
 	}
 	t.out.push(ev)
 	t.out.close()
