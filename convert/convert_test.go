@@ -302,6 +302,12 @@ func TestArchitectures(t *testing.T) {
 				if p, _ := g.Uint("bert.pooling_type"); p != 2 {
 					t.Errorf("bert.pooling_type = %d, want 2 (CLS, from 1_Pooling/config.json)", p)
 				}
+				if l, ok := g.Bool("tokenizer.ggml.normalizer.lowercase"); !ok || !l {
+					t.Errorf("tokenizer.ggml.normalizer.lowercase = %v, %v; want true (BertNormalizer)", l, ok)
+				}
+				if _, ok := g.Value("tokenizer.ggml.normalizer.strip_accents"); ok {
+					t.Error("strip_accents written though BertNormalizer leaves it null")
+				}
 				if c, ok := g.Bool("bert.attention.causal"); !ok || c {
 					t.Errorf("bert.attention.causal = %v, %v; want false", c, ok)
 				}
@@ -521,6 +527,30 @@ func TestPermuteRows(t *testing.T) {
 			if got != float32(want) {
 				t.Errorf("%d heads: GGUF row %d holds HF row %v, want %d", c.heads, r, got, want)
 			}
+		}
+	}
+}
+
+func TestNormalizerFlags(t *testing.T) {
+	for _, c := range []struct {
+		json         string
+		lower, strip string
+	}{
+		{`{"type":"BertNormalizer","lowercase":false,"strip_accents":null}`, "false", "nil"},
+		{`{"type":"Sequence","normalizers":[{"type":"NFD"},{"type":"Lowercase"},{"type":"StripAccents"}]}`, "true", "true"},
+		{`{"type":"NFC"}`, "nil", "nil"},
+	} {
+		var x any
+		json.Unmarshal([]byte(c.json), &x)
+		l, s := normalizerFlags(x)
+		str := func(b *bool) string {
+			if b == nil {
+				return "nil"
+			}
+			return fmt.Sprint(*b)
+		}
+		if str(l) != c.lower || str(s) != c.strip {
+			t.Errorf("normalizerFlags(%s) = %s, %s; want %s, %s", c.json, str(l), str(s), c.lower, c.strip)
 		}
 	}
 }

@@ -169,6 +169,7 @@ func hfTokenizer(t testing.TB, g *gguf.File, dir string, cfg map[string]any, spm
 		if model == "bert" {
 			tj["model"] = map[string]any{"type": "WordPiece", "unk_token": "[UNK]", "vocab": vocab}
 			tj["pre_tokenizer"] = map[string]any{"type": "BertPreTokenizer"}
+			tj["normalizer"] = map[string]any{"type": "BertNormalizer", "clean_text": true, "handle_chinese_chars": true, "strip_accents": nil, "lowercase": true}
 		} else {
 			merges, _ := g.Strings("tokenizer.ggml.merges")
 			var mj any = merges

@@ -460,6 +460,17 @@ func specialVocab(dir string, h hparams, tok *tokenizerJSON, tc map[string]any, 
 			m.set("tokenizer.ggml.add_"+typ+"_token", gguf.Bool(b))
 		}
 	}
+	if tok != nil && len(tok.Normalizer) > 0 {
+		var n any
+		_ = json.Unmarshal(tok.Normalizer, &n)
+		lower, strip := normalizerFlags(n)
+		if lower != nil {
+			m.set("tokenizer.ggml.normalizer.lowercase", gguf.Bool(*lower))
+		}
+		if strip != nil {
+			m.set("tokenizer.ggml.normalizer.strip_accents", gguf.Bool(*strip))
+		}
+	}
 	if tc == nil {
 		return nil
 	}
@@ -505,4 +516,37 @@ func specialID(x any) string {
 	st, _ := m["SpecialToken"].(map[string]any)
 	s, _ := st["id"].(string)
 	return s
+}
+
+// normalizerFlags reads lowercasing and accent stripping from a
+// tokenizer.json normalizer (Lowercase, StripAccents, BertNormalizer, or a
+// Sequence of them), as gguf-py's SpecialVocab does; nil means not said.
+func normalizerFlags(x any) (lower, strip *bool) {
+	t := true
+	m, _ := x.(map[string]any)
+	switch m["type"] {
+	case "Lowercase":
+		lower = &t
+	case "StripAccents":
+		strip = &t
+	case "BertNormalizer":
+		if b, ok := m["lowercase"].(bool); ok {
+			lower = &b
+		}
+		if b, ok := m["strip_accents"].(bool); ok {
+			strip = &b
+		}
+	case "Sequence":
+		ns, _ := m["normalizers"].([]any)
+		for _, n := range ns {
+			l, s := normalizerFlags(n)
+			if l != nil {
+				lower = l
+			}
+			if s != nil {
+				strip = s
+			}
+		}
+	}
+	return lower, strip
 }
