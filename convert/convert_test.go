@@ -384,6 +384,9 @@ func TestRefusals(t *testing.T) {
 		{"unknown tensor", func(t *testing.T, dir string) {
 			writeSafetensors(t, filepath.Join(dir, "model.safetensors"), []stEntry{{"model.layers.0.mystery.weight", "F16", []uint64{2}, make([]byte, 4)}})
 		}, Options{}, ErrUnsupported, `"model.layers.0.mystery.weight"`},
+		{"huge vocab_size", func(t *testing.T, dir string) {
+			editConfig(t, dir, func(c map[string]any) { c["vocab_size"] = 1 << 40 })
+		}, Options{}, ErrInvalid, "vocab_size 1099511627776"},
 		{"no tokenizer", func(t *testing.T, dir string) { os.Remove(filepath.Join(dir, "tokenizer.model")) }, Options{}, ErrNotFound, "tokenizer"},
 	}
 	for _, tt := range tests {

@@ -113,6 +113,9 @@ func parseSentencePiece(b []byte) (*spModel, error) {
 			if sp.typ < tokNormal || sp.typ > tokByte {
 				return nil, fmt.Errorf("%w: tokenizer.model piece %d (%q) has type %d", ErrInvalid, len(m.pieces), sp.piece, sp.typ)
 			}
+			if len(m.pieces) >= maxVocab {
+				return nil, fmt.Errorf("%w: tokenizer.model has more than %d pieces", ErrInvalid, maxVocab)
+			}
 			m.pieces = append(m.pieces, sp)
 		case field == 2 && wire == 2: // TrainerSpec
 			q := &protoReader{data}

@@ -11,6 +11,10 @@ import (
 	"github.com/olmhq/olm/internal/gguf"
 )
 
+// maxVocab bounds the number of tokens (the largest real vocabularies have
+// about 260k); config.json's vocab_size and token ids are untrusted.
+const maxVocab = 1 << 21
+
 // maxTokenizerFile bounds tokenizer files read into memory (bytes).
 const maxTokenizerFile = 256 << 20
 
@@ -153,7 +157,7 @@ func sentencePieceVocab(path, dir string, h hparams, tc map[string]any) (*vocab,
 	if vs, ok := h.int("vocab_size"); ok && vs > 0 {
 		n = int(vs)
 	}
-	if n > 1<<24 {
+	if n > maxVocab {
 		return nil, fmt.Errorf("%w: vocab_size %d", ErrInvalid, n)
 	}
 	v := &vocab{model: "llama", pre: "default", tokens: make([]string, n), scores: make([]float32, n), types: make([]int32, n)}
@@ -219,7 +223,7 @@ func jsonVocab(tok *tokenizerJSON, h hparams, a *arch) (*vocab, error) {
 	rev := make(map[int]string, len(vmap)+len(tok.AddedTokens))
 	maxID := -1
 	for s, id := range vmap {
-		if id < 0 || id > 1<<24 {
+		if id < 0 || id >= maxVocab {
 			return nil, fmt.Errorf("%w: tokenizer.json token %q has id %d", ErrInvalid, s, id)
 		}
 		rev[id] = s
@@ -227,7 +231,7 @@ func jsonVocab(tok *tokenizerJSON, h hparams, a *arch) (*vocab, error) {
 	}
 	added := map[int]addedToken{}
 	for _, t := range tok.AddedTokens {
-		if t.ID < 0 || t.ID > 1<<24 {
+		if t.ID < 0 || t.ID >= maxVocab {
 			return nil, fmt.Errorf("%w: tokenizer.json added token %q has id %d", ErrInvalid, t.Content, t.ID)
 		}
 		rev[t.ID] = t.Content
@@ -237,6 +241,9 @@ func jsonVocab(tok *tokenizerJSON, h hparams, a *arch) (*vocab, error) {
 	n := len(rev)
 	if vs, ok := h.int("vocab_size"); ok && vs > 0 {
 		n = int(vs)
+	}
+	if n > maxVocab {
+		return nil, fmt.Errorf("%w: vocab_size %d (limit %d)", ErrInvalid, n, maxVocab)
 	}
 	if maxID >= n {
 		return nil, fmt.Errorf("%w: tokenizer has token id %d but config.json vocab_size is %d", ErrInvalid, maxID, n)
