@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io/fs"
 	"math"
 	"os"
@@ -910,5 +911,51 @@ func TestFileTypes(t *testing.T) {
 	}
 	if !slices.Contains(llama.FileTypes(), "Q4_K_M") {
 		t.Error("FileTypes lacks Q4_K_M")
+	}
+}
+
+// TestConcurrentModelUse shares one Model between goroutines: tokenizing
+// concurrently, and decoding in two contexts at once.
+func TestConcurrentModelUse(t *testing.T) {
+	m := tiny(t)
+	want, _ := m.Tokenize("the same text every time", true, false)
+	var wg sync.WaitGroup
+	errs := make(chan string, 16)
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 200; i++ {
+				got, err := m.Tokenize("the same text every time", true, false)
+				if err != nil || !slices.Equal(got, want) {
+					errs <- fmt.Sprintf("tokenize: %v %v", got, err)
+					return
+				}
+			}
+		}()
+	}
+	outs := make([][]llama.Token, 2)
+	for g := range outs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := llama.NewContext(m, llama.ContextParams{NumCtx: 256, NumThreads: 1})
+			if err != nil {
+				errs <- err.Error()
+				return
+			}
+			defer c.Close()
+			s, _ := llama.NewSampler(m, llama.SamplerParams{})
+			defer s.Close()
+			outs[g] = generate(t, c, s, want, 16)
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
+	if !slices.Equal(outs[0], outs[1]) {
+		t.Errorf("parallel greedy generations differ: %v vs %v", outs[0], outs[1])
 	}
 }
