@@ -53,15 +53,13 @@ func classify(ctx context.Context, err error) error {
 	switch {
 	case ctx.Err() != nil || errors.Is(err, context.Canceled):
 		code = exitInterrupted
-	case errors.Is(err, oci.ErrInvalidReference), errors.Is(err, oci.ErrInvalidDigest) && !errors.Is(err, transfer.ErrVerify):
+	case errors.Is(err, oci.ErrInvalidReference):
 		code = exitUsage
-		if strings.Contains(err.Error(), "manifest") {
-			code = exitVerify // a registry served a bad digest
-		}
 	case errors.Is(err, transfer.ErrUnauthorized):
 		code = exitAuth
 	case errors.Is(err, transfer.ErrVerify), errors.Is(err, blobstore.ErrDigestMismatch), errors.Is(err, blobstore.ErrSizeMismatch),
-		errors.Is(err, transfer.ErrArchive), errors.Is(err, oci.ErrInvalidManifest), errors.Is(err, blobstore.ErrIncomplete):
+		errors.Is(err, transfer.ErrArchive), errors.Is(err, oci.ErrInvalidManifest), errors.Is(err, blobstore.ErrIncomplete),
+		errors.Is(err, oci.ErrInvalidDigest), errors.Is(err, oci.ErrTooLarge), errors.Is(err, oci.ErrUnsupportedFormat):
 		code = exitVerify
 	case errors.Is(err, transfer.ErrNotFound):
 		code = exitNotFound
@@ -205,9 +203,9 @@ func (p *progress) redraw() {
 		if e.Status == transfer.StatusExists || e.Status == transfer.StatusMounted {
 			done = e.Total
 		}
-		fill := width
+		pct, fill := int64(100), width
 		if e.Total > 0 {
-			fill = int(done * int64(width) / e.Total)
+			pct, fill = done*100/e.Total, int(done*int64(width)/e.Total)
 		}
 		rate := ""
 		if el := time.Since(p.start[k]).Seconds(); el > 0.5 && e.Status != transfer.StatusExists {
@@ -217,7 +215,7 @@ func (p *progress) redraw() {
 		if e.Status == transfer.StatusExists || e.Status == transfer.StatusMounted {
 			label = string(e.Status)
 		}
-		fmt.Fprintf(p.w, "\x1b[2K%s %s: %3d%% ▕%s%s▏ %s/%s %s %s\n", p.verb, k, done*100/max(e.Total, 1),
+		fmt.Fprintf(p.w, "\x1b[2K%s %s: %3d%% ▕%s%s▏ %s/%s %s %s\n", p.verb, k, pct,
 			strings.Repeat("█", fill), strings.Repeat(" ", width-fill), humanSize(done), humanSize(e.Total), rate, label)
 	}
 	p.lines = len(p.order)

@@ -128,7 +128,7 @@ func findSuccessors(ctx context.Context, f content.Fetcher, d ocispec.Descriptor
 	}
 	for _, s := range out {
 		if err := oci.ValidateDigest(s.Digest); err != nil {
-			return nil, fmt.Errorf("manifest %s: %w", d.Digest, err)
+			return nil, fmt.Errorf("%w: manifest %s: %w", oci.ErrInvalidManifest, d.Digest, err)
 		}
 	}
 	return out, nil
@@ -194,7 +194,7 @@ func successors(desc ocispec.Descriptor, b []byte) ([]ocispec.Descriptor, error)
 	out = append(out, m.Manifests...)
 	for _, s := range out {
 		if err := oci.ValidateDigest(s.Digest); err != nil {
-			return nil, fmt.Errorf("manifest %s: %w", desc.Digest, err)
+			return nil, fmt.Errorf("%w: manifest %s: %w", oci.ErrInvalidManifest, desc.Digest, err)
 		}
 		if s.Size < 0 {
 			return nil, fmt.Errorf("%w: manifest %s: negative size for %s", oci.ErrInvalidManifest, desc.Digest, s.Digest)
@@ -225,7 +225,7 @@ func pull(ctx context.Context, repo *remote.Repository, ref string, store *blobs
 		return desc, fmt.Errorf("resolve %s: %w", ref, mapError(err))
 	}
 	if err := oci.ValidateDigest(desc.Digest); err != nil {
-		return desc, fmt.Errorf("registry resolved %s to a bad digest: %w", ref, err)
+		return desc, fmt.Errorf("%w: registry resolved %s to a bad digest: %w", ErrVerify, ref, err)
 	}
 	if d, err := digest.Parse(ref); err == nil && d != desc.Digest {
 		return desc, fmt.Errorf("%w: asked for %s, registry resolved %s", ErrVerify, d, desc.Digest)
