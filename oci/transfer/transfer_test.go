@@ -64,7 +64,7 @@ func (f *faults) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.h.ServeHTTP(w, r)
 }
 
-func newRegistry(t *testing.T) (*faults, string) {
+func newRegistry(t testing.TB) (*faults, string) {
 	t.Helper()
 	f := &faults{h: registry.New(registry.Logger(log.New(io.Discard, "", 0)))}
 	srv := httptest.NewServer(f)
@@ -72,7 +72,7 @@ func newRegistry(t *testing.T) (*faults, string) {
 	return f, strings.TrimPrefix(srv.URL, "http://")
 }
 
-func repoFor(t *testing.T, host, name string) (*remoteRepo, oci.Reference) {
+func repoFor(t testing.TB, host, name string) (*remoteRepo, oci.Reference) {
 	t.Helper()
 	ref, err := oci.ParseReference(host + "/" + name)
 	if err != nil {
@@ -86,7 +86,7 @@ func repoFor(t *testing.T, host, name string) (*remoteRepo, oci.Reference) {
 }
 
 // pushModel uploads a ModelPack-like model with weights of n random bytes.
-func pushModel(t *testing.T, host, name string, n int) (ocispec.Descriptor, []byte) {
+func pushModel(t testing.TB, host, name string, n int) (ocispec.Descriptor, []byte) {
 	t.Helper()
 	ctx := context.Background()
 	mem := memory.New()
