@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 	"golang.org/x/sys/unix"
@@ -12,10 +14,17 @@ import (
 	"github.com/olmhq/olm/oci"
 )
 
+// IngestMaxAge is how long an abandoned partial download (an ingest file no
+// writer holds) is kept for a later pull to resume before GC deletes it.
+const IngestMaxAge = 7 * 24 * time.Hour
+
 // GCStats reports what a garbage collection did.
 type GCStats struct {
 	// Removed is the number of blobs deleted.
 	Removed int
+	// Partials is the number of abandoned ingest files deleted (older than
+	// IngestMaxAge and not being written).
+	Partials int
 	// Freed is the bytes those blobs took.
 	Freed int64
 	// Skipped is true when a writer held the store (see Hold), so nothing was
@@ -26,7 +35,7 @@ type GCStats struct {
 // GC deletes every blob that no manifest listed in index.json reaches
 // (directly, or through an index). It does not wait for writers: if any
 // holds the store it returns at once with Skipped set. Partial ingest files
-// are kept (they are resumable downloads).
+// are kept for resuming, unless no writer has touched them for IngestMaxAge.
 func (s *Store) GC(ctx context.Context) (GCStats, error) {
 	l, ok, err := tryLockFile(s.privatePath(gcLock), unix.LOCK_EX)
 	if err != nil {
@@ -100,5 +109,34 @@ func (s *Store) GC(ctx context.Context) (GCStats, error) {
 		st.Removed++
 		st.Freed += size
 	}
+	s.collectIngest(&st)
 	return st, nil
+}
+
+// collectIngest deletes abandoned partial downloads; the caller holds the
+// GC lock, so no import or writer is between its steps.
+func (s *Store) collectIngest(st *GCStats) {
+	dir := filepath.Join(s.root, ingestDir)
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		name := e.Name()
+		fi, err := e.Info()
+		if err != nil || !fi.Mode().IsRegular() || strings.HasSuffix(name, ingestLockX) || time.Since(fi.ModTime()) < IngestMaxAge {
+			continue
+		}
+		p := filepath.Join(dir, name)
+		l, ok, err := tryLockFile(p+ingestLockX, unix.LOCK_EX)
+		if err != nil || !ok {
+			continue
+		}
+		if removeIfExists(p) == nil {
+			st.Partials++
+			st.Freed += fi.Size()
+		}
+		os.Remove(p + ingestLockX)
+		l.unlock()
+	}
 }

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/image-spec/specs-go"
@@ -434,5 +435,34 @@ func TestOrasInterop(t *testing.T) {
 	}
 	if _, err := oras.Copy(ctx, ro, name, memory.New(), "x", oras.DefaultCopyOptions); err != nil {
 		t.Fatalf("oras-go copies out of the store: %v", err)
+	}
+}
+
+func TestGCCollectsAbandonedIngest(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	data := []byte("partial download")
+	d := blob("application/octet-stream", data)
+	w, _ := s.OpenWriter(ctx, d)
+	w.Write(data[:5])
+	w.Close()
+	p := filepath.Join(s.Root(), "ingest", d.Digest.Encoded())
+	if st, _ := s.GC(ctx); st.Partials != 0 {
+		t.Fatal("a fresh partial download was collected")
+	}
+	old := time.Now().Add(-IngestMaxAge - time.Hour)
+	os.Chtimes(p, old, old)
+	// Being written: kept.
+	w, _ = s.OpenWriter(ctx, d)
+	if st, _ := s.GC(ctx); st.Partials != 0 || !st.Skipped {
+		t.Fatalf("GC during a write: %+v", st)
+	}
+	w.Close()
+	os.Chtimes(p, old, old)
+	if st, _ := s.GC(ctx); st.Partials != 1 {
+		t.Fatalf("abandoned partial not collected: %+v", st)
+	}
+	if _, err := os.Stat(p); err == nil {
+		t.Fatal("partial still there")
 	}
 }

@@ -213,6 +213,18 @@ func tool(t *testing.T, reg *regtest.Registry, dir, name string, args ...string)
 	return string(out)
 }
 
+// localTool runs a CLI on local files only.
+func localTool(t *testing.T, dir, name string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(testenv.Tool(t, name), args...)
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
 // TestRoundTrip pushes, removes and pulls back a model, on a plain registry,
 // one with TLS and htpasswd basic auth, and one with bearer tokens; oras and
 // crane read what olm pushed.
@@ -265,6 +277,16 @@ func TestRoundTrip(t *testing.T) {
 			tool(t, reg, dir, "oras", "pull", name)
 			if fileSHA(t, filepath.Join(dir, testmodel.TinyName)) != fileSHA(t, testmodel.Tiny(t)) {
 				t.Fatal("oras pulled different weights")
+			}
+			// oras reads olm's store as an OCI image layout.
+			store := filepath.Join(e.home, "store")
+			if tags := localTool(t, dir, "oras", "repo", "tags", "--oci-layout", store); strings.TrimSpace(tags) != name {
+				t.Fatalf("oras repo tags of the store: %q, want %q", tags, name)
+			}
+			dir = t.TempDir()
+			localTool(t, dir, "oras", "pull", "--oci-layout", store+"@"+md.Digest.String())
+			if fileSHA(t, filepath.Join(dir, testmodel.TinyName)) != fileSHA(t, testmodel.Tiny(t)) {
+				t.Fatal("oras pulled different weights from the store")
 			}
 			// olm inspect and ls see the model.
 			var insp struct{ Format, Digest string }
