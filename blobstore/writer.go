@@ -29,15 +29,17 @@ import (
 // End every Writer with Commit, Cancel or Close; Close after Commit or Cancel
 // is a no-op, so `defer w.Close()` is always right.
 type Writer struct {
-	s      *Store
-	desc   ocispec.Descriptor
-	path   string
-	f      *os.File
-	lock   *fileLock
-	hold   func()
-	h      hash.Hash
-	off    int64
-	random atomic.Bool // set by WriteAt: the inline hash no longer covers the file
+	s    *Store
+	desc ocispec.Descriptor
+	path string
+	f    *os.File
+	lock *fileLock
+	hold func()
+	h    hash.Hash
+	off  int64
+	// flushed is the offset up to which writeback was started.
+	flushed int64
+	random  atomic.Bool // set by WriteAt: the inline hash no longer covers the file
 }
 
 // OpenWriter opens the ingest file of desc for writing, waiting while another
@@ -118,7 +120,7 @@ func (w *Writer) Resume(ctx context.Context) (int64, error) {
 	if _, err := io.CopyBuffer(w.h, ctxReader{ctx, r}, make([]byte, 1<<20)); err != nil {
 		return 0, fmt.Errorf("blobstore: resume %s: %w", w.desc.Digest, err)
 	}
-	w.off = n
+	w.off, w.flushed = n, n
 	return n, nil
 }
 
@@ -128,7 +130,7 @@ func (w *Writer) Reset() error {
 		return fmt.Errorf("blobstore: ingest: %w", err)
 	}
 	w.h.Reset()
-	w.off = 0
+	w.off, w.flushed = 0, 0
 	w.random.Store(false)
 	return nil
 }
@@ -142,7 +144,24 @@ func (w *Writer) Write(p []byte) (int, error) {
 	n, err := w.f.WriteAt(p, w.off)
 	w.h.Write(p[:n])
 	w.off += int64(n)
+	w.startWriteback()
 	return n, err
+}
+
+// writebackChunk is how many written bytes Write lets accumulate before it
+// asks the kernel to start writing them to disk.
+const writebackChunk = 32 << 20
+
+// startWriteback starts (without waiting) the disk writes of what Write has
+// appended, in writebackChunk steps, so that Commit's fsync finds little
+// left to flush: the disk works while the network does, and a multi-gigabyte
+// pull does not end with seconds of fsync. Errors are ignored (it is an
+// optimization; Commit's fsync reports real ones).
+func (w *Writer) startWriteback() {
+	for w.off-w.flushed >= writebackChunk {
+		unix.SyncFileRange(int(w.f.Fd()), w.flushed, writebackChunk, unix.SYNC_FILE_RANGE_WRITE)
+		w.flushed += writebackChunk
+	}
 }
 
 // WriteAt writes p at off, for parallel ranged downloads. It is safe for
