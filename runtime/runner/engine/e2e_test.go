@@ -862,3 +862,42 @@ func TestOlmRunnerCommand(t *testing.T) {
 		t.Fatalf("olm runner: %q, engine in the test binary: %q", text, want)
 	}
 }
+
+// TestChunkedPromptsInterleave runs long prompts, processed in chunks of a
+// small batch, while other slots generate: every result must equal the
+// request's result alone.
+func TestChunkedPromptsInterleave(t *testing.T) {
+	load := runner.LoadOptions{Model: smallModel(t), NumCtx: 512, NumBatch: 32, Parallel: 3}
+	long := func(i int) string {
+		return fmt.Sprintf("Story %d: ", i) + strings.Repeat(fmt.Sprintf("the %d quick brown foxes jump ", i), 20)
+	}
+	reqs := []runner.CompletionRequest{
+		{Prompt: "Hi", Options: greedy(60)},
+		{Prompt: long(1), Options: greedy(12)},
+		{Prompt: long(2), Options: greedy(20)},
+	}
+	alone := start(t, load)
+	want := make([]string, len(reqs))
+	for i, r := range reqs {
+		want[i], _ = complete(t, alone.Client(), r)
+	}
+	// A fresh runner, so nothing comes from a prompt cache.
+	p := start(t, load)
+	got := make([]string, len(reqs))
+	var wg sync.WaitGroup
+	for i, r := range reqs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// Stagger the long prompts so they arrive while slot 0 generates.
+			time.Sleep(time.Duration(i) * 20 * time.Millisecond)
+			got[i], _ = complete(t, p.Client(), r)
+		}()
+	}
+	wg.Wait()
+	for i := range reqs {
+		if got[i] != want[i] {
+			t.Errorf("request %d: interleaved %q, alone %q", i, got[i], want[i])
+		}
+	}
+}
