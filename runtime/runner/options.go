@@ -85,8 +85,11 @@ type LoadOptions struct {
 	// Model is the path of the GGUF file (the first part of a split GGUF).
 	Model string `json:"model"`
 	// Projector is the path of a multimodal projector GGUF ("" for none).
+	// Not supported yet: a runner given one fails to start with
+	// ErrUnsupported in its message.
 	Projector string `json:"projector,omitempty"`
-	// Adapters are LoRA adapter GGUF files applied at scale 1.
+	// Adapters are LoRA adapter GGUF files applied at scale 1. Not
+	// supported yet, like Projector.
 	Adapters []string `json:"adapters,omitempty"`
 	// NumCtx is the context length of each slot in tokens; 0 means 4096,
 	// capped at the model's training context. The runner's context holds

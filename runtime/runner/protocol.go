@@ -99,7 +99,9 @@ type CompletionRequest struct {
 	// followed by new tokens).
 	Tokens []int32 `json:"tokens,omitempty"`
 	// Images are raw image files for a multimodal model; the prompt refers
-	// to them with ImageMarker. Only models loaded with a projector accept them.
+	// to them with ImageMarker. Not supported yet (runtime/llama has no
+	// multimodal projector binding): a request with images gets
+	// ErrUnsupported.
 	Images [][]byte `json:"images,omitempty"`
 	// Options are the sampling options; nil means DefaultSampling().
 	Options *Sampling `json:"options,omitempty"`
@@ -183,7 +185,8 @@ type Message struct {
 	Content string `json:"content"`
 	// Thinking is an assistant's reasoning, for templates that render it.
 	Thinking string `json:"thinking,omitempty"`
-	// Images are raw image files attached to the message (multimodal models).
+	// Images are raw image files attached to the message (multimodal
+	// models; not supported yet, see CompletionRequest.Images).
 	Images [][]byte `json:"images,omitempty"`
 	// ToolCalls are the calls an assistant message made.
 	ToolCalls []ToolCall `json:"tool_calls,omitempty"`
