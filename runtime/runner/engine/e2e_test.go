@@ -901,3 +901,16 @@ func TestChunkedPromptsInterleave(t *testing.T) {
 		}
 	}
 }
+
+func TestUnsupportedLoadOptions(t *testing.T) {
+	needLlama(t)
+	for name, load := range map[string]runner.LoadOptions{
+		"projector": {Model: testmodel.Tiny(t), Projector: testmodel.Tiny(t)},
+		"lora":      {Model: testmodel.Tiny(t), Adapters: []string{testmodel.Tiny(t)}},
+	} {
+		_, err := runner.Start(context.Background(), startOpts(t, load))
+		if !errors.Is(err, runner.ErrRunnerExited) || !strings.Contains(err.Error(), "not supported") {
+			t.Errorf("%s: err = %v, want a clear not-supported error", name, err)
+		}
+	}
+}
