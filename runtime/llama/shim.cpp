@@ -78,13 +78,9 @@ extern "C" void olm_log_init(void) {
 }
 
 extern "C" void olm_log_set_level(int min_level) {
+    // only llama.cpp's and ggml's own lines: common's logger stays paused
+    // (it writes some levels to stdout, which a runner process may own)
     g_log_min.store(min_level, std::memory_order_relaxed);
-    if (min_level == 0) {
-        common_log_set_verbosity_thold(-1);
-    } else {
-        common_log_set_verbosity_thold(min_level <= GGML_LOG_LEVEL_DEBUG ? LOG_DEFAULT_DEBUG : 0);
-        common_log_resume(common_log_main());
-    }
 }
 
 extern "C" char * olm_log_last_error(void) {
