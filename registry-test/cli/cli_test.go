@@ -478,6 +478,14 @@ func TestSaveLoad(t *testing.T) {
 		t.Fatalf("loaded %v, %v", d.Digest, err)
 	}
 	other.checkStoreSound(t)
+	// The tarball is an OCI image layout that oras reads once unpacked.
+	unpacked := t.TempDir()
+	if out, err := exec.Command("tar", "-xf", tar, "-C", unpacked).CombinedOutput(); err != nil {
+		t.Fatalf("tar: %v\n%s", err, out)
+	}
+	if tags := localTool(t, unpacked, "oras", "repo", "tags", "--oci-layout", unpacked); strings.TrimSpace(tags) != name {
+		t.Fatalf("oras repo tags of the saved layout: %q", tags)
+	}
 	// A truncated tarball fails with exit 5 and tags nothing.
 	b, _ := os.ReadFile(tar)
 	bad := filepath.Join(t.TempDir(), "bad.tar")
