@@ -184,8 +184,23 @@ func (s *runSession) repl(ctx context.Context, in io.Reader) error {
 	if err := s.cl.Generate(ctx, load, func(api.GenerateResponse) error { return nil }); err != nil {
 		return err
 	}
-	sc := bufio.NewScanner(in)
-	sc.Buffer(make([]byte, 0, 64<<10), 16<<20)
+	// Lines are read in a goroutine so that Ctrl-C (ctx) ends the chat at
+	// the prompt too, not only during an answer.
+	lines := make(chan string)
+	readErr := make(chan error, 1)
+	go func() {
+		sc := bufio.NewScanner(in)
+		sc.Buffer(make([]byte, 0, 64<<10), 16<<20)
+		for sc.Scan() {
+			select {
+			case lines <- sc.Text():
+			case <-ctx.Done():
+				return
+			}
+		}
+		readErr <- sc.Err()
+		close(lines)
+	}()
 	var multi *strings.Builder
 	for {
 		if multi != nil {
@@ -193,11 +208,18 @@ func (s *runSession) repl(ctx context.Context, in io.Reader) error {
 		} else {
 			fmt.Fprint(s.out, ">>> ")
 		}
-		if !sc.Scan() {
+		var line string
+		select {
+		case <-ctx.Done():
 			fmt.Fprintln(s.out)
-			return sc.Err()
+			return nil
+		case l, ok := <-lines:
+			if !ok {
+				fmt.Fprintln(s.out)
+				return <-readErr
+			}
+			line = l
 		}
-		line := sc.Text()
 		if multi != nil {
 			if before, ok := strings.CutSuffix(line, `"""`); ok {
 				multi.WriteString(before)

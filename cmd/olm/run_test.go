@@ -5,12 +5,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/olmhq/olm/api"
 )
@@ -149,5 +151,25 @@ func TestBindAddress(t *testing.T) {
 		if got, err := bindAddress(in); err != nil || got != want {
 			t.Errorf("bindAddress(%q) = %q, %v; want %q", in, got, err, want)
 		}
+	}
+}
+
+// TestRunREPLCancel checks that a cancelled context (Ctrl-C) ends the chat
+// while it waits at the prompt.
+func TestRunREPLCancel(t *testing.T) {
+	s, _, _, _ := newTestSession(t)
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.repl(ctx, pr) }()
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("repl = %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the REPL did not end when its context was cancelled")
 	}
 }
