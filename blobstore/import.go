@@ -11,7 +11,6 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
-	"golang.org/x/sys/unix"
 )
 
 // ImportMethod says how Import put a file into the store.
@@ -91,7 +90,7 @@ func (s *Store) ImportFile(ctx context.Context, path string, opts ImportOptions)
 	method := ImportCopy
 	var d digest.Digest
 	var size int64
-	if err := unix.IoctlFileClone(int(tmp.Fd()), int(src.Fd())); err == nil {
+	if err := cloneFile(tmp, src); err == nil {
 		method = ImportReflink
 		d, size, err = hashReader(ctx, tmp)
 		if err != nil {

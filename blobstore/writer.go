@@ -159,7 +159,7 @@ const writebackChunk = 32 << 20
 // optimization; Commit's fsync reports real ones).
 func (w *Writer) startWriteback() {
 	for w.off-w.flushed >= writebackChunk {
-		unix.SyncFileRange(int(w.f.Fd()), w.flushed, writebackChunk, unix.SYNC_FILE_RANGE_WRITE)
+		startWriteback(w.f, w.flushed, writebackChunk)
 		w.flushed += writebackChunk
 	}
 }
