@@ -122,4 +122,4 @@ mb=$SIZE_MB
   printf 'read once (cat, warm cache) %6.2fs   olm pull / read once = %.2fx (target <= 1.3)\n' "$ro" "$(echo "$po/$ro" | bc -l)"
   printf 'copy once (cp, warm cache)  %6.2fs   olm pull / cp        = %.2fx\n' "$co" "$(echo "$po/$co" | bc -l)"
   printf 're-pull of the up-to-date model: %.3fs, %d registry request(s): %s\n' "$repull" "$((after - before))" "$reqs"
-} | tee bench/out/transfer.txt
+} | tee bench/out/transfer-summary.txt
