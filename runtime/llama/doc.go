@@ -22,6 +22,8 @@
 //     (messages, tools, JSON schema → prompt, grammar, triggers, stops), and
 //     ParseChat which splits model output into content, thinking and tool
 //     calls. JSONSchemaToGrammar converts a JSON schema to GBNF.
+//   - LoRA: adapters (Modelfile ADAPTER) loaded with Model.LoadLoRA and
+//     applied with Context.SetLoRA.
 //   - Quantize: llama_model_quantize for olm's quantize helper.
 //
 // Every C resource has an explicit, idempotent Close; a finalizer frees what

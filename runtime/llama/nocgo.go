@@ -25,6 +25,9 @@ type Sampler struct{}
 // created.
 type ChatTemplates struct{}
 
+// LoRA is a LoRA adapter. Without cgo none can be loaded.
+type LoRA struct{}
+
 // Perf holds llama.cpp's timing counters of a Context.
 type Perf struct {
 	PromptTokens int
@@ -170,3 +173,9 @@ func JSONGrammar() (string, error) { return "", ErrNoCGO }
 
 // Quantize quantizes a GGUF model; without cgo it returns ErrNoCGO.
 func Quantize(ctx context.Context, in, out string, p QuantizeParams) error { return ErrNoCGO }
+
+// LoadLoRA loads a LoRA adapter; without cgo it returns ErrNoCGO.
+func (m *Model) LoadLoRA(path string) (*LoRA, error) { return nil, ErrNoCGO }
+
+func (l *LoRA) Close() error                                        { return nil }
+func (c *Context) SetLoRA(adapters []*LoRA, scales []float32) error { return ErrNoCGO }
