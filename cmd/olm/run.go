@@ -182,6 +182,9 @@ func (s *runSession) repl(ctx context.Context, in io.Reader) error {
 	// Load the model first so the first answer does not wait for it.
 	load := &api.GenerateRequest{Model: s.c.Model, KeepAlive: s.ka}
 	if err := s.cl.Generate(ctx, load, func(api.GenerateResponse) error { return nil }); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
 		return err
 	}
 	// Lines are read in a goroutine so that Ctrl-C (ctx) ends the chat at

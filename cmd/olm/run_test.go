@@ -157,12 +157,18 @@ func TestBindAddress(t *testing.T) {
 // TestRunREPLCancel checks that a cancelled context (Ctrl-C) ends the chat
 // while it waits at the prompt.
 func TestRunREPLCancel(t *testing.T) {
-	s, _, _, _ := newTestSession(t)
+	s, f, _, _ := newTestSession(t)
 	pr, pw := io.Pipe()
 	defer pw.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.repl(ctx, pr) }()
+	for loaded := false; !loaded; time.Sleep(time.Millisecond) { // wait for the load request
+		f.mu.Lock()
+		loaded = len(f.gens) == 1
+		f.mu.Unlock()
+	}
+	time.Sleep(20 * time.Millisecond)
 	cancel()
 	select {
 	case err := <-done:
