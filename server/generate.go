@@ -161,6 +161,12 @@ func (s *Server) generate(ctx context.Context, req *api.GenerateRequest, emit fu
 			t := req.Think.Enabled()
 			think = &t
 		}
+		if req.Think.Enabled() && len(req.Context) == 0 {
+			// The runner's chat path separates reasoning from the answer;
+			// it returns no context, which a thinking request gives up.
+			return s.generateThinking(ctx, req, a, runner.ChatRequest{Messages: msgs, Template: m.ChatTemplate, Think: think,
+				Format: format, Options: &samp}, start, emit)
+		}
 		rr, err := a.r.Render(ctx, runner.ChatRequest{Messages: msgs, Template: m.ChatTemplate, Think: think})
 		if err != nil {
 			return err
@@ -212,6 +218,34 @@ func (s *Server) generate(ctx context.Context, req *api.GenerateRequest, emit fu
 		}
 	}
 	return emit(resp)
+}
+
+// generateThinking answers a generate request through the runner's chat
+// path so that reasoning comes back in "thinking", apart from "response".
+func (s *Server) generateThinking(ctx context.Context, req *api.GenerateRequest, a *acquired, creq runner.ChatRequest, start time.Time, emit func(*api.GenerateResponse) error) error {
+	var final *runner.ChatEvent
+	_, err := a.r.Chat(ctx, creq, func(ev runner.ChatEvent) error {
+		if ev.Done {
+			e := ev
+			final = &e
+			if ev.Content == "" && ev.Thinking == "" {
+				return nil
+			}
+		}
+		return emit(&api.GenerateResponse{Model: req.Model, CreatedAt: s.now().UTC(), Response: ev.Content, Thinking: ev.Thinking})
+	})
+	if err != nil {
+		return err
+	}
+	if final == nil {
+		return fmt.Errorf("runner ended the stream without a final event")
+	}
+	return emit(&api.GenerateResponse{Model: req.Model, CreatedAt: s.now().UTC(), Done: true, DoneReason: final.DoneReason,
+		Metrics: api.Metrics{
+			TotalDuration: time.Since(start), LoadDuration: a.load,
+			PromptEvalCount: final.PromptEvalCount, PromptEvalDuration: final.PromptEvalDuration,
+			EvalCount: final.EvalCount, EvalDuration: final.EvalDuration,
+		}})
 }
 
 func (s *Server) handleGenerate(w http.ResponseWriter, r *http.Request, _ httprouter.Params) (any, error) {

@@ -790,3 +790,16 @@ func TestNoChatTemplateFallback(t *testing.T) {
 		t.Errorf("runner asked to render without a template")
 	}
 }
+
+func TestGenerateThinking(t *testing.T) {
+	e := newEnv(t)
+	e.engine.r.thinking = "let me see"
+	m := object(t, e.do("POST", "/api/generate", `{"model":"tiny","prompt":"2+2?","think":true,"stream":false,"format":"json"}`), 200)
+	if m["thinking"] != "let me see" || m["response"] != "Hello world" || m["done"] != true {
+		t.Errorf("thinking generate = %v", m)
+	}
+	c := e.engine.r.chats[0]
+	if c.Think == nil || !*c.Think || c.Messages[0].Content != "2+2?" || string(c.Format) != `"json"` || len(e.engine.r.completions) != 0 {
+		t.Errorf("runner request = %+v", c)
+	}
+}
