@@ -349,7 +349,7 @@ func (b *Builder) resolve(ctx context.Context, req *Request, emit func(Event)) (
 		}
 	}
 	if p.quantizeType != "" {
-		if err := b.checkQuantize(p); err != nil {
+		if err := b.checkQuantize(ctx, p); err != nil {
 			return p, err
 		}
 	}
@@ -574,7 +574,7 @@ func LoadModel(ctx context.Context, s Store, ref string) (*oci.Model, ocispec.De
 }
 
 // checkQuantize refuses, before any work, what cannot be quantized.
-func (b *Builder) checkQuantize(p *plan) error {
+func (b *Builder) checkQuantize(ctx context.Context, p *plan) error {
 	switch {
 	case p.safetensors != "":
 		return nil // converted to F16/BF16 first
@@ -587,7 +587,7 @@ func (b *Builder) checkQuantize(p *plan) error {
 		if len(p.base.Weights) > 1 {
 			return fmt.Errorf("%w: quantizing a split GGUF model", ErrUnsupported)
 		}
-		path, err := b.Store.BlobPath(p.base.Weights[0].Digest)
+		path, err := LayerPath(ctx, b.Store, p.base.Weights[0])
 		if err != nil {
 			return err
 		}
@@ -634,7 +634,7 @@ func (b *Builder) write(ctx context.Context, req *Request, p *plan, tags []strin
 		if len(weightPaths) == 1 {
 			in = weightPaths[0]
 		} else {
-			path, err := b.Store.BlobPath(m.Weights[0].Digest)
+			path, err := LayerPath(ctx, b.Store, m.Weights[0])
 			if err != nil {
 				return nil, err
 			}
@@ -764,7 +764,7 @@ func (b *Builder) write(ctx context.Context, req *Request, p *plan, tags []strin
 	}
 
 	// 4. Config from the GGUF header.
-	details, err := b.details(m, p)
+	details, err := b.details(ctx, m, p)
 	if err != nil {
 		return nil, err
 	}
@@ -888,7 +888,7 @@ func decodeParams(data []byte) (modelfile.Parameters, error) {
 }
 
 // details reads the GGUF headers of the final weights.
-func (b *Builder) details(m *oci.Model, p *plan) (Details, error) {
+func (b *Builder) details(ctx context.Context, m *oci.Model, p *plan) (Details, error) {
 	var parts []*gguf.File
 	if len(p.weights) > 0 {
 		for _, w := range p.weights {
@@ -896,7 +896,7 @@ func (b *Builder) details(m *oci.Model, p *plan) (Details, error) {
 		}
 	} else {
 		for _, l := range m.Weights {
-			path, err := b.Store.BlobPath(l.Digest)
+			path, err := LayerPath(ctx, b.Store, l)
 			if err != nil {
 				return Details{}, err
 			}

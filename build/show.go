@@ -31,6 +31,9 @@ type Info struct {
 	// ModelInfo is the GGUF metadata except long arrays (tokens, merges,
 	// token types), which are left out unless Show is asked for them.
 	ModelInfo map[string]any
+	// Paths are the GGUF files the runner maps (ModelPaths): blobs, or
+	// files unpacked from archived layers.
+	Paths *Paths
 }
 
 // ShowOptions tune Show. The zero value is ready to use.
@@ -47,12 +50,11 @@ func Show(ctx context.Context, s Store, ref string, opts ShowOptions) (*Info, er
 		return nil, err
 	}
 	info := &Info{Ref: ref, Manifest: desc, Model: m}
+	if info.Paths, err = ModelPaths(ctx, s, m); err != nil {
+		return nil, err
+	}
 	var parts []*gguf.File
-	for _, l := range m.Weights {
-		path, err := s.BlobPath(l.Digest)
-		if err != nil {
-			return nil, err
-		}
+	for _, path := range info.Paths.Weights {
 		f, err := gguf.ReadFile(path)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrInvalidWeights, err)

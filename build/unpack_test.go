@@ -1,0 +1,221 @@
+package build_test
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/olmhq/olm/blobstore"
+	"github.com/olmhq/olm/build"
+	"github.com/olmhq/olm/internal/gguf"
+	"github.com/olmhq/olm/internal/testmodel"
+	"github.com/olmhq/olm/modelfile"
+	"github.com/olmhq/olm/oci"
+	"github.com/opencontainers/go-digest"
+	specs "github.com/opencontainers/image-spec/specs-go"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// tarOf makes a tar archive (gzipped when zip is set) of files, in order.
+func tarOf(t *testing.T, zip bool, files ...any) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	var tw *tar.Writer
+	var zw *gzip.Writer
+	if zip {
+		zw = gzip.NewWriter(&buf)
+		tw = tar.NewWriter(zw)
+	} else {
+		tw = tar.NewWriter(&buf)
+	}
+	for i := 0; i < len(files); i += 2 {
+		name, data := files[i].(string), files[i+1].([]byte)
+		if err := tw.WriteHeader(&tar.Header{Name: name, Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(len(data))}); err != nil {
+			t.Fatal(err)
+		}
+		tw.Write(data)
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if zw != nil {
+		zw.Close()
+	}
+	return buf.Bytes()
+}
+
+// storeModelKit stores a KitOps ModelKit, laid out as `kit pack` does (the
+// Kitfile as config, the model in an archived layer), or for a ModelPack
+// layer type a ModelPack artifact with archived weights, and tags it ref.
+func storeModelKit(t *testing.T, s *blobstore.Store, ref, layerType string, archive []byte, modelPath string) ocispec.Descriptor {
+	t.Helper()
+	ctx := context.Background()
+	push := func(mt string, b []byte) ocispec.Descriptor {
+		d := ocispec.Descriptor{MediaType: mt, Digest: digest.FromBytes(b), Size: int64(len(b))}
+		if err := s.Push(ctx, d, bytes.NewReader(b)); err != nil && !errors.Is(err, blobstore.ErrAlreadyExists) {
+			t.Fatal(err)
+		}
+		return d
+	}
+	artifactType := oci.ArtifactTypeKitOps
+	config := push(oci.MediaTypeKitOpsConfig, []byte(`{"manifestVersion":"1.0.0","package":{"name":"tiny-kit","license":"MIT"},"model":{"name":"tiny","path":"`+modelPath+`","framework":"llama.cpp"}}`))
+	layer := push(layerType, archive)
+	if strings.HasPrefix(layerType, "application/vnd.cncf.model.") {
+		artifactType = oci.ArtifactTypeModelPack
+		config = push(oci.MediaTypeModelPackConfig, []byte(`{"descriptor":{"name":"tiny"},"modelfs":{"type":"layers","diffIds":["`+layer.Digest.String()+`"]},"config":{"format":"gguf"}}`))
+		layer.Annotations = map[string]string{oci.AnnotationModelPackFilepath: modelPath, oci.AnnotationTitle: "weights.tar"}
+	}
+	man, _ := json.Marshal(ocispec.Manifest{
+		Versioned:    specs.Versioned{SchemaVersion: 2},
+		MediaType:    ocispec.MediaTypeImageManifest,
+		ArtifactType: artifactType,
+		Config:       config,
+		Layers:       []ocispec.Descriptor{layer},
+	})
+	desc := push(ocispec.MediaTypeImageManifest, man)
+	desc.ArtifactType = artifactType
+	if err := s.Tag(ctx, desc, ref); err != nil {
+		t.Fatal(err)
+	}
+	return desc
+}
+
+func readAll(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestArchivedWeights: a ModelKit whose GGUF is in a tar or tar+gzip layer
+// resolves to a mappable GGUF file, unpacked once, kept while the model is
+// stored and removed with it; Show and builds FROM it read that file.
+func TestArchivedWeights(t *testing.T) {
+	ctx := context.Background()
+	want := readAll(t, testmodel.Tiny(t))
+	for _, tc := range []struct {
+		name, mediaType string
+		zip             bool
+	}{
+		{"tar", oci.MediaTypeKitOpsModelTar, false},
+		{"tar+gzip", oci.MediaTypeKitOpsModelTarGzip, true},
+		{"modelpack-tar", oci.MediaTypeModelPackWeightTar, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b, s := newBuilder(t)
+			archive := tarOf(t, tc.zip, "models/README.md", []byte("# tiny"), "models/tiny.gguf", want)
+			ref := "example.com/kit/tiny:v1"
+			storeModelKit(t, s, ref, tc.mediaType, archive, "models/tiny.gguf")
+
+			m, _, err := build.LoadModel(ctx, s, ref)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(m.Weights) != 1 || m.Weights[0].Archive == oci.ArchiveNone {
+				t.Fatalf("weights %+v", m.Weights)
+			}
+			paths, err := build.ModelPaths(ctx, s, m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			path := paths.Weights[0]
+			if !strings.HasPrefix(path, filepath.Join(s.Root(), build.UnpackDir)+string(filepath.Separator)) {
+				t.Fatalf("path %s is not in the store's unpacked folder", path)
+			}
+			if _, err := gguf.ReadFile(path); err != nil {
+				t.Fatalf("unpacked file is not a GGUF: %v", err)
+			}
+			if got := readAll(t, path); !bytes.Equal(got, want) {
+				t.Fatalf("unpacked %d bytes differ from the %d of the GGUF", len(got), len(want))
+			}
+			fi, _ := os.Stat(path)
+			if fi.Mode().Perm()&0o222 != 0 {
+				t.Fatalf("unpacked file is writable: %v", fi.Mode())
+			}
+			// Done once: a second resolution finds the same file untouched.
+			again, err := build.LayerPath(ctx, s, m.Weights[0])
+			if err != nil || again != path {
+				t.Fatalf("second LayerPath = %s, %v", again, err)
+			}
+			if fi2, _ := os.Stat(again); !os.SameFile(fi, fi2) || !fi2.ModTime().Equal(fi.ModTime()) {
+				t.Fatal("the file was unpacked again")
+			}
+
+			// Show reads the header through the unpacked file.
+			info, err := build.Show(ctx, s, ref, build.ShowOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if info.Details.Architecture != "llama" || info.Paths.Weights[0] != path {
+				t.Fatalf("show: %+v, paths %+v", info.Details, info.Paths)
+			}
+			// A model built FROM it reads its header too.
+			mf, _ := modelfile.ParseString("FROM " + ref + "\nSYSTEM hi\n")
+			if _, err := b.Build(ctx, build.Request{Modelfile: mf, Tags: []string{"example.com/kit/derived:v1"}}, nil); err != nil {
+				t.Fatal(err)
+			}
+
+			// GC keeps it while a model uses the archive, and it goes with the last one.
+			if _, err := s.GC(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if n, _, err := build.PruneUnpacked(ctx, s); err != nil || n != 0 {
+				t.Fatalf("prune with the model stored: %d, %v", n, err)
+			}
+			for _, tag := range []string{ref, "example.com/kit/derived:v1"} {
+				if _, err := s.Delete(ctx, tag); err != nil {
+					t.Fatal(err)
+				}
+			}
+			n, freed, err := build.PruneUnpacked(ctx, s)
+			if err != nil || n != 1 || freed != int64(len(want)) {
+				t.Fatalf("prune after removal: %d files, %d bytes, %v", n, freed, err)
+			}
+			if _, err := os.Stat(filepath.Dir(path)); !os.IsNotExist(err) {
+				t.Fatalf("unpacked folder still there: %v", err)
+			}
+		})
+	}
+}
+
+// TestArchivedWeightsBad: an archive without the GGUF, or with a file that
+// is not one, is refused and leaves nothing behind.
+func TestArchivedWeightsBad(t *testing.T) {
+	ctx := context.Background()
+	gg := readAll(t, testmodel.Tiny(t))
+	for _, tc := range []struct {
+		name    string
+		archive []byte
+		want    error
+	}{
+		{"not-gguf", tarOf(t, false, "models/tiny.gguf", []byte("GGUF but not really")), build.ErrInvalidWeights},
+		{"truncated-gguf", tarOf(t, false, "models/tiny.gguf", gg[:len(gg)/2]), build.ErrInvalidWeights},
+		{"missing", tarOf(t, false, "models/other.bin", []byte("x")), oci.ErrInvalidManifest},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, s := newBuilder(t)
+			ref := "example.com/kit/bad:v1"
+			storeModelKit(t, s, ref, oci.MediaTypeKitOpsModelTar, tc.archive, "models/tiny.gguf")
+			m, _, err := build.LoadModel(ctx, s, ref)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := build.ModelPaths(ctx, s, m); !errors.Is(err, tc.want) {
+				t.Fatalf("ModelPaths: %v, want %v", err, tc.want)
+			}
+			dir := filepath.Join(s.Root(), build.UnpackDir, "sha256", m.Weights[0].Digest.Encoded())
+			if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+				t.Fatalf("left behind: %v", ents)
+			}
+		})
+	}
+}

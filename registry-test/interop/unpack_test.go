@@ -1,0 +1,113 @@
+package interop
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/olmhq/olm/blobstore"
+	"github.com/olmhq/olm/build"
+	"github.com/olmhq/olm/internal/gguf"
+	"github.com/olmhq/olm/internal/testmodel"
+	"github.com/olmhq/olm/oci"
+	"github.com/olmhq/olm/oci/transfer"
+	"github.com/olmhq/olm/registry-test/regtest"
+)
+
+// TestPulledModelKitRuns: a KitOps ModelKit whose GGUF is in a tar or
+// tar+gzip layer, pushed with the oras CLI to the real registry, is pulled
+// by olm into its store, and the path olm gives the runner is the GGUF
+// itself, byte for byte (not the archive, which llama.cpp cannot map).
+func TestPulledModelKitRuns(t *testing.T) {
+	reg := regtest.Start(t, regtest.Options{TLS: true, Auth: true})
+	ctx := context.Background()
+	want, err := os.ReadFile(testmodel.Tiny(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	creds, err := transfer.DockerCredentials(filepath.Join(reg.DockerConfig, "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, mediaType string
+		zip             bool
+	}{
+		{"tar", oci.MediaTypeKitOpsModelTar, false},
+		{"tar+gzip", oci.MediaTypeKitOpsModelTarGzip, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			var archive bytes.Buffer
+			var tw *tar.Writer
+			var zw *gzip.Writer
+			if tc.zip {
+				zw = gzip.NewWriter(&archive)
+				tw = tar.NewWriter(zw)
+			} else {
+				tw = tar.NewWriter(&archive)
+			}
+			tw.WriteHeader(&tar.Header{Name: "models/", Typeflag: tar.TypeDir, Mode: 0o755})
+			tw.WriteHeader(&tar.Header{Name: "models/tiny.gguf", Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(len(want))})
+			tw.Write(want)
+			tw.Close()
+			if zw != nil {
+				zw.Close()
+			}
+			os.WriteFile(filepath.Join(dir, "model.tar"), archive.Bytes(), 0o644)
+			os.WriteFile(filepath.Join(dir, "Kitfile.json"), []byte(`{"manifestVersion":"1.0.0","package":{"name":"tiny-kit","license":"MIT"},"model":{"name":"tiny","path":"./models/tiny.gguf","framework":"llama.cpp"}}`), 0o644)
+			repo := "kit/tiny-" + map[bool]string{false: "tar", true: "tgz"}[tc.zip]
+			tool(t, reg, dir, "oras", "push", "--disable-path-validation",
+				"--artifact-type", oci.ArtifactTypeKitOps,
+				"--config", "Kitfile.json:"+oci.MediaTypeKitOpsConfig,
+				reg.Ref(repo, "v1"), "model.tar:"+tc.mediaType)
+
+			// olm pulls it into its store.
+			s, err := blobstore.Open(filepath.Join(t.TempDir(), "store"), blobstore.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ref, err := oci.Naming{}.Parse(reg.Ref(repo, "v1"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			src, err := transfer.NewRepository(ctx, ref, transfer.RemoteOptions{RootCAs: reg.CertPool(), Credentials: creds})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := transfer.Copy(ctx, src, ref.TagOrDigest(), s, ref.String(), transfer.Options{}); err != nil {
+				t.Fatal(err)
+			}
+
+			info, err := build.Show(ctx, s, ref.String(), build.ShowOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if info.Model.Format != oci.FormatKitOps || info.Model.Weights[0].Archive == oci.ArchiveNone || info.Details.Architecture != "llama" {
+				t.Fatalf("show: format %s, weights %+v, details %+v", info.Model.Format, info.Model.Weights, info.Details)
+			}
+			m, _, err := build.LoadModel(ctx, s, ref.String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			paths, err := build.ModelPaths(ctx, s, m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := gguf.ReadFile(paths.Weights[0]); err != nil {
+				t.Fatalf("%s is not a GGUF: %v", paths.Weights[0], err)
+			}
+			got, err := os.ReadFile(paths.Weights[0])
+			if err != nil || !bytes.Equal(got, want) {
+				t.Fatalf("%s: %d bytes (%v), want the %d of the GGUF", paths.Weights[0], len(got), err, len(want))
+			}
+			if blob, _ := s.BlobPath(m.Weights[0].Digest); blob == paths.Weights[0] {
+				t.Fatal("the runner would get the archive blob")
+			}
+		})
+	}
+}
