@@ -635,3 +635,47 @@ func TestWriteHFMatchesGenerate(t *testing.T) {
 	}
 	llamaBench(t, got, 8)
 }
+
+// TestBPEWithoutMerges: a BPE tokenizer.json whose merges list is empty or
+// absent (a tokenizer that never merges) converts to a GGUF with an empty
+// tokenizer.ggml.merges array, which llama.cpp loads; without the key it
+// refuses the vocabulary ("cannot find tokenizer merges").
+func TestBPEWithoutMerges(t *testing.T) {
+	var c archCase
+	for _, a := range archCases {
+		if a.name == "qwen3-gpt2" {
+			c = a
+		}
+	}
+	for _, tc := range []struct {
+		name string
+		edit func(model map[string]any)
+	}{
+		{"empty", func(m map[string]any) { m["merges"] = []string{} }},
+		{"absent", func(m map[string]any) { delete(m, "merges") }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir, _ := buildCase(t, c)
+			p := filepath.Join(dir, "tokenizer.json")
+			b, err := os.ReadFile(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var tj map[string]any
+			if err := json.Unmarshal(b, &tj); err != nil {
+				t.Fatal(err)
+			}
+			tc.edit(tj["model"].(map[string]any))
+			writeJSON(t, p, tj)
+			out, g := convertDir(t, dir, Options{})
+			v, ok := g.Value("tokenizer.ggml.merges")
+			if !ok {
+				t.Fatal("no tokenizer.ggml.merges")
+			}
+			if merges, ok := g.Strings("tokenizer.ggml.merges"); !ok || len(merges) != 0 {
+				t.Fatalf("tokenizer.ggml.merges = %v, want an empty string array", v)
+			}
+			llamaBench(t, out, 2)
+		})
+	}
+}

@@ -55,7 +55,7 @@ type vocab struct {
 	tokens []string
 	scores []float32 // SPM only
 	types  []int32
-	merges []string
+	merges []string // BPE: never nil, possibly empty
 }
 
 // loadVocab reads the directory's tokenizer, as llama.cpp's converter
@@ -102,7 +102,7 @@ func loadVocab(dir string, h hparams, a *arch, m *meta) (*vocab, error) {
 	if v.model == "bert" {
 		m.set("tokenizer.ggml.token_type_count", gguf.Uint32(uint32(intOr(h, "type_vocab_size", 1))))
 	}
-	if len(v.merges) > 0 {
+	if v.merges != nil { // every BPE vocabulary, even without merges
 		m.set("tokenizer.ggml.merges", gguf.ArrayOf(v.merges))
 	}
 	if err := specialVocab(dir, h, tok, tc, len(v.tokens), m); err != nil {
@@ -284,6 +284,14 @@ func jsonVocab(tok *tokenizerJSON, h hparams, a *arch) (*vocab, error) {
 	merges, err := parseMerges(tok.Model.Merges)
 	if err != nil {
 		return nil, err
+	}
+	if merges == nil {
+		// A BPE tokenizer without merges (tokens are never merged, as
+		// Hugging Face tokenizers reads an absent or empty list) still
+		// needs the key: llama.cpp refuses a gpt2 vocabulary without it
+		// ("cannot find tokenizer merges"), and reads an empty array as
+		// no merges.
+		merges = []string{}
 	}
 	v.merges = merges
 	v.pre = detectPre(tok.PreTokenizer)
