@@ -74,4 +74,8 @@ var (
 
 	// ErrQuantize means llama_model_quantize failed.
 	ErrQuantize = errors.New("llama: quantize failed")
+
+	// ErrImage means image bytes could not be decoded (not JPEG, PNG, BMP
+	// or GIF), or a prompt's image markers do not match its images.
+	ErrImage = errors.New("llama: invalid image")
 )
