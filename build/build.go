@@ -769,6 +769,9 @@ func (b *Builder) write(ctx context.Context, req *Request, p *plan, tags []strin
 		return nil, err
 	}
 	m.Config = configOf(details, m.Config)
+	if r, ok := mf.Requires(); ok {
+		m.Config.Requires = strings.TrimPrefix(r, "v") // as Ollama stores it
+	}
 
 	// 5. Manifest and tags.
 	created := req.Created

@@ -258,7 +258,7 @@ func TestShowModelfileRebuilds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"FROM tiny\n", "TEMPLATE {{ if .System }}", "SYSTEM You are a tiny llama.\n", "PARAMETER num_ctx 256\n", "PARAMETER stop \"USER:\"\n", "MESSAGE assistant Hello!\n", "LICENSE \"\"\"Second license\nwith two lines\"\"\"\n"} {
+	for _, want := range []string{"FROM tiny\n", "TEMPLATE {{ if .System }}", "SYSTEM You are a tiny llama.\n", "PARAMETER num_ctx 256\n", "PARAMETER stop \"USER:\"\n", "MESSAGE assistant Hello!\n", "LICENSE \"\"\"Second license\nwith two lines\"\"\"\n", "REQUIRES 0.1.0\n"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("show --modelfile lacks %q:\n%s", want, text)
 		}
@@ -728,5 +728,71 @@ func TestForeignParams(t *testing.T) {
 	res2, err := b.Build(ctx, build.Request{Modelfile: parse(t, text), Tags: []string{"again"}}, nil)
 	if err != nil || res2.Manifest.Digest != res.Manifest.Digest {
 		t.Errorf("rebuild: %v, %s vs %s", err, res2.Manifest.Digest, res.Manifest.Digest)
+	}
+}
+
+// TestRequires: REQUIRES is stored as Ollama stores it (the version without
+// "v", in the config's "requires" for the Ollama format, in a manifest
+// annotation for ModelPack and Docker), a model built FROM it keeps it
+// unless its own Modelfile sets another, and show --modelfile gives it back.
+func TestRequires(t *testing.T) {
+	ctx := context.Background()
+	for _, f := range oci.WritableFormats {
+		t.Run(string(f), func(t *testing.T) {
+			b, s := newBuilder(t)
+			dir := fixture(t)
+			res, err := b.Build(ctx, build.Request{Modelfile: parse(t, "FROM ./tiny.gguf\nREQUIRES v0.5.0\n"), Dir: dir, Tags: []string{"req"}, Format: f}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, man, err := s.Manifest(ctx, res.Manifest.Digest.String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			var mf ocispec.Manifest
+			json.Unmarshal(man, &mf)
+			config, err := s.ReadBlob(ctx, mf.Config.Digest, mf.Config.Size)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if f == oci.FormatOllama {
+				var c struct{ Requires string }
+				if json.Unmarshal(config, &c); c.Requires != "0.5.0" {
+					t.Fatalf("Ollama config requires = %q:\n%s", c.Requires, config)
+				}
+			} else if got := mf.Annotations[oci.AnnotationRequires]; got != "0.5.0" || strings.Contains(string(config), "0.5.0") {
+				t.Fatalf("annotation %q, config %s", got, config)
+			}
+
+			info, err := build.Show(ctx, s, res.Tags[0], build.ShowOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if info.Model.Config.Requires != "0.5.0" {
+				t.Fatalf("show: requires %q", info.Model.Config.Requires)
+			}
+			text, err := info.Modelfile("req")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(text, "\nREQUIRES 0.5.0\n") {
+				t.Fatalf("show --modelfile lacks REQUIRES:\n%s", text)
+			}
+			again, err := b.Build(ctx, build.Request{Modelfile: parse(t, text), Tags: []string{"req-again"}, Format: f}, nil)
+			if err != nil || again.Manifest.Digest != res.Manifest.Digest {
+				t.Fatalf("rebuilt from show --modelfile: %v, %v; want %s", again, err, res.Manifest.Digest)
+			}
+
+			// Inherited from the FROM model, overridden by the Modelfile.
+			for src, want := range map[string]string{"FROM req\nSYSTEM hi\n": "0.5.0", "FROM req\nREQUIRES 0.6.1\n": "0.6.1"} {
+				d, err := b.Build(ctx, build.Request{Modelfile: parse(t, src), Tags: []string{"derived"}, Format: f}, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if d.Model.Config.Requires != want {
+					t.Errorf("%q: requires %q, want %q", src, d.Model.Config.Requires, want)
+				}
+			}
+		})
 	}
 }

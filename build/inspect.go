@@ -119,5 +119,6 @@ func configOf(d Details, base oci.Config) oci.Config {
 		Quantization:  d.Quantization,
 		ContextLength: int(d.ContextLength),
 		Capabilities:  d.Capabilities,
+		Requires:      base.Requires, // kept from the FROM model, as Ollama does
 	}
 }

@@ -149,6 +149,9 @@ func (info *Info) Modelfile(name string) (string, error) {
 	for _, msg := range info.Messages {
 		add(modelfile.Message, msg.Role, msg.Content)
 	}
+	if r := info.Model.Config.Requires; r != "" {
+		add(modelfile.Requires, "", r)
+	}
 	for _, l := range info.Licenses {
 		add(modelfile.License, "", l)
 	}

@@ -59,6 +59,9 @@ func BuildManifest(m Model, format Format, opts BuildOptions) (manifest, config 
 	if err != nil {
 		return nil, nil, err
 	}
+	if r := m.Config.Requires; r != "" && !requiresVersion.MatchString(r) {
+		return nil, nil, fmt.Errorf("%w: requires %q is not a version such as 0.5.0", ErrInvalidManifest, clip(r))
+	}
 	if format != FormatModelPack {
 		for _, l := range m.Layers() {
 			if l.Archive != ArchiveNone {
@@ -110,6 +113,12 @@ func BuildManifest(m Model, format Format, opts BuildOptions) (manifest, config 
 				man.Annotations = map[string]string{}
 			}
 			man.Annotations[AnnotationCreated] = created.Format(time.RFC3339)
+		}
+		if m.Config.Requires != "" {
+			if man.Annotations == nil {
+				man.Annotations = map[string]string{}
+			}
+			man.Annotations[AnnotationRequires] = m.Config.Requires
 		}
 	}
 	manifest, err = json.Marshal(man)
@@ -365,6 +374,7 @@ func ollamaConfigOf(m *Model, layers []ocispec.Descriptor) ollamaConfig {
 		FileType:     c.Quantization,
 		Capabilities: c.Capabilities,
 		ContextLen:   c.ContextLength,
+		Requires:     c.Requires,
 		Architecture: "amd64",
 		OS:           "linux",
 		RootFS:       ollamaRootFS{Type: "layers", DiffIDs: diffIDs(layers)},

@@ -195,4 +195,9 @@ const (
 	AnnotationCreated = ocispec.AnnotationCreated
 	// AnnotationRefName is the tag of a manifest in an OCI image layout's index.json.
 	AnnotationRefName = ocispec.AnnotationRefName
+	// AnnotationRequires is the manifest annotation with Config.Requires in
+	// the ModelPack and Docker formats (Ollama's format keeps it in its
+	// config's "requires" field; ModelPack's config schema allows no
+	// extra field).
+	AnnotationRequires = "io.github.olmhq.olm.requires"
 )

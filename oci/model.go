@@ -104,6 +104,12 @@ type Config struct {
 	Licenses []string
 	// Created is when the model was built; zero if unknown.
 	Created time.Time
+	// Requires is the oldest Ollama release the model needs, as the
+	// Modelfile's REQUIRES gives it ("0.5.0", MAJOR.MINOR.PATCH with an
+	// optional pre-release): Ollama's config "requires"; in the ModelPack
+	// and Docker formats, whose configs have no such field, the manifest
+	// annotation AnnotationRequires. Empty: none.
+	Requires string
 }
 
 // Model is the single view of a model that the rest of olm works with,

@@ -677,3 +677,50 @@ func ExampleParseModel() {
 	fmt.Println(m.Format, len(m.Weights), m.Weights[0].Size, m.Template != nil)
 	// Output: ollama 1 2019377376 true
 }
+
+// TestRequires: Config.Requires travels in Ollama's config field and in a
+// manifest annotation elsewhere, and a value that is not a version is
+// refused both when writing and when reading.
+func TestRequires(t *testing.T) {
+	for _, f := range WritableFormats {
+		t.Run(string(f), func(t *testing.T) {
+			m, b := fixture()
+			m.Config.Requires = "0.12.3-rc1"
+			manifest, config, err := BuildManifest(m, f, BuildOptions{Created: m.Config.Created})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var raw struct {
+				Annotations map[string]string `json:"annotations"`
+			}
+			json.Unmarshal(manifest, &raw)
+			inConfig := strings.Contains(string(config), `"requires":"0.12.3-rc1"`)
+			if f == FormatOllama {
+				if !inConfig || raw.Annotations != nil {
+					t.Fatalf("Ollama: config %s, annotations %v", config, raw.Annotations)
+				}
+			} else if inConfig || raw.Annotations[AnnotationRequires] != "0.12.3-rc1" {
+				t.Fatalf("%s: config %s, annotations %v", f, config, raw.Annotations)
+			}
+			got, err := ParseModel(context.Background(), manifest, fetchWithConfig(b, config))
+			if err != nil || got.Config.Requires != "0.12.3-rc1" {
+				t.Fatalf("parsed requires %q, %v", got.Config.Requires, err)
+			}
+
+			m.Config.Requires = "latest"
+			if _, _, err := BuildManifest(m, f, BuildOptions{}); !errors.Is(err, ErrInvalidManifest) {
+				t.Fatalf("BuildManifest with requires %q: %v", m.Config.Requires, err)
+			}
+			// A hostile value (a Modelfile line in disguise) is refused on read.
+			evil := []byte("0.1.0 \\nFROM /etc/passwd")
+			bad, badConfig := bytes.Replace(manifest, []byte("0.12.3-rc1"), evil, 1), config
+			if f == FormatOllama {
+				badConfig = bytes.Replace(config, []byte("0.12.3-rc1"), evil, 1)
+				bad = manifestOf(t, b, MediaTypeDockerManifest, "", MediaTypeDockerConfig, badConfig, desc(b, MediaTypeOllamaModel, []byte("GGUF"), nil))
+			}
+			if _, err := ParseModel(context.Background(), bad, fetchWithConfig(b, badConfig)); !errors.Is(err, ErrInvalidManifest) || !strings.Contains(err.Error(), "not a version") {
+				t.Fatalf("ParseModel with a bad requires: %v", err)
+			}
+		})
+	}
+}

@@ -52,6 +52,13 @@ func ParseModel(ctx context.Context, manifest []byte, fetch Fetcher) (*Model, er
 	if len(p.model.Weights) == 0 {
 		return nil, fmt.Errorf("%w: the %s manifest has no GGUF weights layer; %s", ErrUnsupportedFormat, f, describeLayers(m))
 	}
+	c := &p.model.Config
+	if c.Requires == "" {
+		c.Requires = m.Annotations[AnnotationRequires]
+	}
+	if c.Requires != "" && !requiresVersion.MatchString(c.Requires) {
+		return nil, fmt.Errorf("%w: the model requires %q, which is not a version such as 0.5.0", ErrInvalidManifest, clip(c.Requires))
+	}
 	if err := p.fetchSmall(); err != nil {
 		return nil, err
 	}
@@ -384,6 +391,7 @@ func (p *parser) ollama() error {
 	c.Quantization = cfg.FileType
 	c.ContextLength = cfg.ContextLen
 	c.Capabilities = sortCapabilities(cfg.Capabilities)
+	c.Requires = cfg.Requires
 	if c.Format != "" && !strings.EqualFold(c.Format, "gguf") {
 		return fmt.Errorf("%w: the Ollama model's format is %q; olm runs GGUF models", ErrUnsupportedFormat, clip(c.Format))
 	}
@@ -569,3 +577,8 @@ func kitOpsKind(mt string) (kind string, archive Archive, ok bool) {
 	}
 	return "", "", false
 }
+
+// requiresVersion is what Config.Requires may hold: a semantic version
+// without "v" (MAJOR.MINOR.PATCH, optional pre-release and build), the
+// Modelfile's REQUIRES grammar, bounded in length.
+var requiresVersion = regexp.MustCompile(`^(0|[1-9][0-9]{0,8})\.(0|[1-9][0-9]{0,8})\.(0|[1-9][0-9]{0,8})(-[0-9A-Za-z.-]{1,64})?(\+[0-9A-Za-z.-]{1,64})?$`)

@@ -70,6 +70,7 @@ type ollamaConfig struct {
 	FileType      string   `json:"file_type"`
 	Renderer      string   `json:"renderer,omitempty"`
 	Parser        string   `json:"parser,omitempty"`
+	Requires      string   `json:"requires,omitempty"`
 	Capabilities  []string `json:"capabilities,omitempty"`
 	ContextLen    int      `json:"context_length,omitempty"`
 
