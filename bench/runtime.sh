@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # runtime.sh compares olm's llama.cpp binding (runtime/llama) with llama.cpp's
 # own llama-bench of the same pinned release: same model, threads, context
-# and batch sizes (-p 512 -n 128, 5 repetitions, best of two alternating
+# and batch sizes (-p 512 -n 128, 5 repetitions, best of three alternating
 # rounds). It prints tokens/s for prompt processing (pp) and generation (tg)
 # and the ratio olm/llama-bench, first on the compute-bound benchmark model
 # (testmodel.BenchLlama, ~106M parameters, generated once into

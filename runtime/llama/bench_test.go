@@ -32,7 +32,7 @@ import (
 //	                   testmodel.BenchLlama, cached under ~/.cache/olm/models)
 //	OLM_BENCH_THREADS  threads (default: runtime.NumCPU())
 //	OLM_BENCH_PP, OLM_BENCH_TG, OLM_BENCH_REPS  (default 512, 128, 5)
-//	OLM_BENCH_ROUNDS   alternating rounds of both tools (default 2)
+//	OLM_BENCH_ROUNDS   alternating rounds of both tools (default 3)
 //
 // It prints wall-clock tokens/s and tokens per CPU-second; on a shared
 // machine only the second is stable.
@@ -188,7 +188,7 @@ func olmBench(b *testing.B, m *llama.Model, threads, pp, tg, reps int) rates {
 func compare(b *testing.B, name, model string) {
 	threads := envInt("OLM_BENCH_THREADS", runtime.NumCPU())
 	pp, tg, reps := envInt("OLM_BENCH_PP", 512), envInt("OLM_BENCH_TG", 128), envInt("OLM_BENCH_REPS", 5)
-	rounds := envInt("OLM_BENCH_ROUNDS", 2)
+	rounds := envInt("OLM_BENCH_ROUNDS", 3)
 	m, err := llama.LoadModel(context.Background(), model, llama.DefaultModelParams())
 	if err != nil {
 		b.Fatal(err)
