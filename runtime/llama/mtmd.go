@@ -13,6 +13,7 @@ package llama
 #cgo CFLAGS: -I${SRCDIR}/llama.cpp/src/tools/mtmd
 #cgo LDFLAGS: -L${SRCDIR}/llama.cpp/lib -lmtmd -lllama -lvendor-hash -lggml -lggml-cpu -lggml-base -lstdc++ -lm -lgomp -lpthread -ldl
 #include <stdlib.h>
+#include <string.h>
 #include "llama.h"
 #include "ggml.h"
 #include "mtmd.h"
@@ -44,16 +45,40 @@ static mtmd_context * olm_mtmd_init(const char * path, const struct llama_model 
 	return mtmd_init_from_file(path, m, p);
 }
 
-static mtmd_bitmap * olm_mtmd_bitmap(const mtmd_context * ctx, const unsigned char * buf, size_t len) {
-	struct mtmd_helper_bitmap_wrapper w = mtmd_helper_bitmap_init_from_buf(ctx, buf, len, false, mtmd_helper_init_opt_default());
-	if (w.video_ctx) {
-		mtmd_helper_video_free(w.video_ctx);
-		if (w.bitmap) {
-			mtmd_bitmap_free(w.bitmap);
-		}
-		return NULL;
+// olm_mtmd_logits_last makes the last embedding of the image chunk just
+// decoded at [n_past-n_tokens, n_past) produce logits: libmtmd decodes image
+// embeddings without output, so a prompt that ends with an image would have
+// nothing to sample from. The last position is removed from the KV cache and
+// decoded again, alone, with output (with the chunk's attention mode, so its
+// KV entry and output are what the full decode computed).
+static int32_t olm_mtmd_logits_last(mtmd_context * ctx, struct llama_context * lctx, const mtmd_input_chunk * chunk,
+                                    llama_pos n_past, llama_seq_id seq) {
+	size_t n_tokens = mtmd_input_chunk_get_n_tokens(chunk);
+	float * embd = mtmd_get_output_embd(ctx);
+	int n_embd = llama_model_n_embd_inp(llama_get_model(lctx));
+	if (!embd || n_tokens == 0) {
+		return -1;
 	}
-	return w.bitmap;
+	if (!llama_memory_seq_rm(llama_get_memory(lctx), seq, n_past - 1, n_past)) {
+		return -1;
+	}
+	llama_batch b = llama_batch_init(1, n_embd, 1);
+	memcpy(b.embd, embd + (n_tokens - 1) * (size_t)n_embd, (size_t)n_embd * sizeof(float));
+	b.pos[0] = n_past - 1;
+	b.n_seq_id[0] = 1;
+	b.seq_id[0][0] = seq;
+	b.logits[0] = 1;
+	b.n_tokens = 1;
+	bool non_causal = mtmd_decode_use_non_causal(ctx, chunk);
+	if (non_causal) {
+		llama_set_causal_attn(lctx, false);
+	}
+	int32_t rc = llama_decode(lctx, b);
+	if (non_causal) {
+		llama_set_causal_attn(lctx, true);
+	}
+	llama_batch_free(b);
+	return rc;
 }
 
 static int32_t olm_mtmd_tokenize(const mtmd_context * ctx, mtmd_input_chunks * out, const char * text, size_t len,
@@ -70,6 +95,8 @@ import "C"
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"runtime"
@@ -177,28 +204,27 @@ type Bitmap struct {
 	p *C.mtmd_bitmap
 }
 
-// NewBitmap decodes an image file's bytes (JPEG, PNG, BMP, GIF and the
-// other formats stb_image reads). Bytes that are not such an image give an
-// error wrapping ErrImage.
+// NewBitmap decodes an image file's bytes (JPEG, PNG, GIF, BMP or WebP,
+// with DecodeImage: in Go, never by C image parsers). Bytes that are not
+// such an image give an error wrapping ErrImage.
 func (p *Projector) NewBitmap(data []byte) (*Bitmap, error) {
 	if !p.ok() {
 		return nil, ErrClosed
 	}
-	if len(data) == 0 {
-		return nil, fmt.Errorf("%w: empty image", ErrImage)
+	rgb, w, h, err := DecodeImage(data)
+	if err != nil {
+		return nil, err
 	}
-	buf := C.CBytes(data)
+	buf := C.CBytes(rgb)
 	defer C.free(buf)
-	lastError()
-	bm := C.olm_mtmd_bitmap(p.p, (*C.uchar)(buf), C.size_t(len(data)))
-	runtime.KeepAlive(p)
+	bm := C.mtmd_bitmap_init(C.uint32_t(w), C.uint32_t(h), (*C.uchar)(buf))
 	if bm == nil {
-		return nil, fmt.Errorf("%w: %d bytes: %s", ErrImage, len(data), orDefault(lastError(), "not an image format olm can decode (JPEG, PNG, BMP, GIF)"))
+		return nil, fmt.Errorf("%w: libmtmd could not take a %d×%d image", ErrImage, w, h)
 	}
-	if bool(C.mtmd_bitmap_is_audio(bm)) {
-		C.mtmd_bitmap_free(bm)
-		return nil, fmt.Errorf("%w: the data is audio, not an image", ErrImage)
-	}
+	sum := sha256.Sum256(data)
+	id := C.CString(hex.EncodeToString(sum[:]))
+	C.mtmd_bitmap_set_id(bm, id) // copied
+	free(id)
 	b := &Bitmap{p: bm}
 	runtime.SetFinalizer(b, (*Bitmap).Close)
 	return b, nil
@@ -344,7 +370,8 @@ func (c *Chunks) Chunk(i int) Chunk {
 // EvalChunk encodes chunk i of chunks (an image: through the projector;
 // text: as tokens) and decodes it into sequence seq of c at position
 // nPast, in batches of at most nBatch tokens. With logitsLast the last
-// token's logits are kept (sample them with index -1). It returns the next
+// token's (or image embedding's) logits are kept (sample them with index
+// -1). It returns the next
 // position. It blocks until done; ctx is checked before it starts.
 func (c *Context) EvalChunk(ctx context.Context, p *Projector, chunks *Chunks, i, nPast, seq, nBatch int, logitsLast bool) (int, error) {
 	if !c.ok() || !p.ok() || chunks == nil || chunks.p == nil {
@@ -367,6 +394,16 @@ func (c *Context) EvalChunk(ctx context.Context, p *Projector, chunks *Chunks, i
 	runtime.KeepAlive(p)
 	if rc != 0 {
 		return nPast, fmt.Errorf("%w: evaluating %s chunk %d: code %d: %s", ErrDecode, map[bool]string{true: "image", false: "text"}[chunks.Chunk(i).Image], i, int(rc), lastError())
+	}
+	if logitsLast && chunks.Chunk(i).Image {
+		if p.UsesMRoPE() {
+			return int(newPast), fmt.Errorf("%w: a prompt cannot end with an image for this model (multi-axis positions); put text after it", ErrInvalidBatch)
+		}
+		rc := C.olm_mtmd_logits_last(p.p, c.p, C.mtmd_input_chunks_get(chunks.p, C.size_t(i)), newPast, C.llama_seq_id(seq))
+		runtime.KeepAlive(chunks)
+		if rc != 0 {
+			return int(newPast), fmt.Errorf("%w: output for the image at the end of the prompt: code %d: %s", ErrDecode, int(rc), lastError())
+		}
 	}
 	return int(newPast), nil
 }
