@@ -84,12 +84,14 @@ func Greedy() Sampling {
 type LoadOptions struct {
 	// Model is the path of the GGUF file (the first part of a split GGUF).
 	Model string `json:"model"`
-	// Projector is the path of a multimodal projector GGUF ("" for none).
-	// Not supported yet: a runner given one fails to start with
-	// ErrUnsupported in its message.
+	// Projector is the path of a multimodal projector GGUF (llama.cpp's
+	// mmproj, Ollama's projector layer; "" for none). With one the runner
+	// takes images and reports the vision capability. One that does not
+	// fit the model stops the runner at start, naming the file.
 	Projector string `json:"projector,omitempty"`
-	// Adapters are LoRA adapter GGUF files applied at scale 1. Not
-	// supported yet, like Projector.
+	// Adapters are LoRA adapter GGUF files (Modelfile ADAPTER), applied
+	// together at scale 1 to every context. One made for another
+	// architecture or shape stops the runner at start, naming the file.
 	Adapters []string `json:"adapters,omitempty"`
 	// NumCtx is the context length of each slot in tokens; 0 means 4096,
 	// capped at the model's training context. The runner's context holds

@@ -98,10 +98,13 @@ type CompletionRequest struct {
 	// ignored (for example the context returned by an earlier request
 	// followed by new tokens).
 	Tokens []int32 `json:"tokens,omitempty"`
-	// Images are raw image files for a multimodal model; the prompt refers
-	// to them with ImageMarker. Not supported yet (runtime/llama has no
-	// multimodal projector binding): a request with images gets
-	// ErrUnsupported.
+	// Images are raw image files (JPEG, PNG, GIF, BMP, WebP) for a model
+	// loaded with a projector. The prompt refers to them with ImageMarker
+	// (the next image), Ollama's "[img-N]" (image N) or "[img]" (the
+	// next); images it does not refer to go before it. Without a projector,
+	// or with bytes that are not an image, the request fails with
+	// ErrBadRequest. Prompts with images are never truncated: one that does
+	// not fit fails with ErrContextLength.
 	Images [][]byte `json:"images,omitempty"`
 	// Options are the sampling options; nil means DefaultSampling().
 	Options *Sampling `json:"options,omitempty"`
@@ -185,8 +188,10 @@ type Message struct {
 	Content string `json:"content"`
 	// Thinking is an assistant's reasoning, for templates that render it.
 	Thinking string `json:"thinking,omitempty"`
-	// Images are raw image files attached to the message (multimodal
-	// models; not supported yet, see CompletionRequest.Images).
+	// Images are raw image files attached to the message (see
+	// CompletionRequest.Images). With the model's jinja template each
+	// image goes where the content says "[img]" or "[img-N]" (N counts the
+	// request's images), else at the start of the content.
 	Images [][]byte `json:"images,omitempty"`
 	// ToolCalls are the calls an assistant message made.
 	ToolCalls []ToolCall `json:"tool_calls,omitempty"`

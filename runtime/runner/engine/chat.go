@@ -15,6 +15,7 @@ import (
 type chatPlan struct {
 	prompt string
 	cp     *llama.ChatPrompt // nil for a pre-rendered prompt
+	images [][]byte          // the messages' images, in order; prompt refers to them
 }
 
 // toolDef is a tool definition in OpenAI/Ollama form.
@@ -29,13 +30,15 @@ type toolDef struct {
 
 // render applies the chat template to req.
 func (e *Engine) render(req *runner.ChatRequest) (*chatPlan, error) {
+	var images [][]byte
 	for _, m := range req.Messages {
-		if len(m.Images) > 0 {
-			return nil, fmt.Errorf("%w: images need a multimodal projector, and this runner has none", runner.ErrUnsupported)
-		}
+		images = append(images, m.Images...)
+	}
+	if len(images) > 0 && e.proj == nil {
+		return nil, errNoVision()
 	}
 	if req.Prompt != "" {
-		plain := &chatPlan{prompt: req.Prompt}
+		plain := &chatPlan{prompt: req.Prompt, images: images}
 		if len(req.Messages) == 0 || (e.tmpl == nil && req.Template == "") {
 			return plain, nil
 		}
@@ -73,8 +76,14 @@ func (e *Engine) render(req *runner.ChatRequest) (*chatPlan, error) {
 	default:
 		return nil, fmt.Errorf("%w: think level must be low, medium or high, not %q", runner.ErrBadRequest, req.ThinkLevel)
 	}
+	nImages := 0
 	for _, m := range req.Messages {
-		cm := llama.ChatMessage{Role: m.Role, Content: m.Content, Thinking: m.Thinking, ToolName: m.ToolName, ToolCallID: m.ToolCallID}
+		content := m.Content
+		if len(m.Images) > 0 {
+			content = markMessageImages(content, nImages, len(m.Images))
+			nImages += len(m.Images)
+		}
+		cm := llama.ChatMessage{Role: m.Role, Content: content, Thinking: m.Thinking, ToolName: m.ToolName, ToolCallID: m.ToolCallID}
 		for _, tc := range m.ToolCalls {
 			args := string(tc.Function.Arguments)
 			if args == "" {
@@ -119,7 +128,7 @@ func (e *Engine) render(req *runner.ChatRequest) (*chatPlan, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", runner.ErrBadRequest, err)
 	}
-	return &chatPlan{prompt: cp.Prompt, cp: cp}, nil
+	return &chatPlan{prompt: cp.Prompt, cp: cp, images: images}, nil
 }
 
 func (e *Engine) handleRender(w http.ResponseWriter, r *http.Request) {
@@ -133,11 +142,12 @@ func (e *Engine) handleRender(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	toks, err := e.tokenizePrompt(plan.prompt)
+	toks, _, chunks, err := e.tokenize(plan.prompt, plan.images)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
+	chunks.Close()
 	resp := runner.RenderResponse{Prompt: plan.prompt, PromptTokens: len(toks)}
 	if plan.cp != nil {
 		resp.Grammar = plan.cp.Grammar
@@ -165,11 +175,16 @@ func (e *Engine) handleChat(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	prompt, err := e.tokenizePrompt(plan.prompt)
+	prompt, images, chunks, err := e.tokenize(plan.prompt, plan.images)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
+	defer func() { // unless a task took them
+		if chunks != nil {
+			chunks.Close()
+		}
+	}()
 	var t *task
 	parse := false
 	var pp llama.ChatParseParams
@@ -202,10 +217,12 @@ func (e *Engine) handleChat(w http.ResponseWriter, r *http.Request) {
 		}
 		t = e.newTask(r.Context(), prompt, req.Options, g, nil)
 	}
+	t.images, t.chunks = images, chunks
 	if err := e.generate(t); err != nil {
 		writeError(w, err)
 		return
 	}
+	chunks = nil // the decode loop frees them
 
 	var full, sentContent, sentThinking strings.Builder
 	// delta returns the events that bring what was sent up to msg.

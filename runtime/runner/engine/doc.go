@@ -37,6 +37,17 @@
 //   - Cancellation: a request whose connection closes is dropped at the
 //     next step of the loop, within one decoded token, and its slot freed.
 //
+// # Images and LoRA adapters
+//
+// With a projector (LoadOptions.Projector) a prompt may hold images:
+// runtime/llama decodes them (in Go) and libmtmd tokenizes the prompt into
+// text and image chunks. The task's prompt holds one placeholder per image
+// position; the loop decodes an image on its own, before the step's shared
+// batch, when its slot reaches it (text before it was decoded in an earlier
+// step). Image positions never count as a cached prefix, and prompts with
+// images are not truncated. LoRA adapters are loaded with the model and
+// applied to the generation and embedding contexts.
+//
 // # Embeddings
 //
 // Embeddings use a second llama.cpp context created on first use (or the

@@ -800,7 +800,7 @@ func TestBadRequests(t *testing.T) {
 	bad("bad schema", runner.CompletionRequest{Prompt: "x", JSONSchema: json.RawMessage(`{"type":"nonsense"}`), Options: greedy(4)}, runner.ErrBadRequest)
 	bad("bad format word", runner.CompletionRequest{Prompt: "x", JSONSchema: json.RawMessage(`"yaml"`), Options: greedy(4)}, runner.ErrBadRequest)
 	bad("grammar and schema", runner.CompletionRequest{Prompt: "x", Grammar: `root ::= "a"`, JSONSchema: json.RawMessage(`"json"`)}, runner.ErrBadRequest)
-	bad("images", runner.CompletionRequest{Prompt: "x", Images: [][]byte{{1}}}, runner.ErrUnsupported)
+	bad("images without a projector", runner.CompletionRequest{Prompt: "x", Images: [][]byte{{1}}}, runner.ErrBadRequest)
 	if _, err := c.Embed(ctx, runner.EmbedRequest{}); !errors.Is(err, runner.ErrBadRequest) {
 		t.Errorf("embed nothing: %v", err)
 	}
@@ -898,19 +898,6 @@ func TestChunkedPromptsInterleave(t *testing.T) {
 	for i := range reqs {
 		if got[i] != want[i] {
 			t.Errorf("request %d: interleaved %q, alone %q", i, got[i], want[i])
-		}
-	}
-}
-
-func TestUnsupportedLoadOptions(t *testing.T) {
-	needLlama(t)
-	for name, load := range map[string]runner.LoadOptions{
-		"projector": {Model: testmodel.Tiny(t), Projector: testmodel.Tiny(t)},
-		"lora":      {Model: testmodel.Tiny(t), Adapters: []string{testmodel.Tiny(t)}},
-	} {
-		_, err := runner.Start(context.Background(), startOpts(t, load))
-		if !errors.Is(err, runner.ErrRunnerExited) || !strings.Contains(err.Error(), "not supported") {
-			t.Errorf("%s: err = %v, want a clear not-supported error", name, err)
 		}
 	}
 }

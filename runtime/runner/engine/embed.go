@@ -36,6 +36,10 @@ func (e *Engine) embedContext() (*llama.Context, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create embedding context: %w", err)
 	}
+	if err := e.applyLoRA(c); err != nil {
+		c.Close()
+		return nil, err
+	}
 	e.embCtx = c
 	return c, nil
 }

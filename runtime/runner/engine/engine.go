@@ -20,6 +20,8 @@ type Engine struct {
 	lctx   *llama.Context       // generation context; nil for an embedding-only load
 	tmpl   *llama.ChatTemplates // nil when the model has no usable template
 	tmplMu sync.Mutex           // ChatTemplates is single-goroutine
+	proj   *llama.Projector     // nil without a multimodal projector
+	loras  []*llama.LoRA        // applied to every context at scale 1
 	info   runner.Info
 	log    io.Writer
 
@@ -42,12 +44,6 @@ func Load(ctx context.Context, o runner.LoadOptions, log io.Writer) (*Engine, er
 	if log == nil {
 		log = io.Discard
 	}
-	if o.Projector != "" {
-		return nil, fmt.Errorf("%w: multimodal projectors are not supported by this runner yet (%s)", runner.ErrUnsupported, o.Projector)
-	}
-	if len(o.Adapters) > 0 {
-		return nil, fmt.Errorf("%w: LoRA adapters are not supported by this runner yet (%s)", runner.ErrUnsupported, o.Adapters[0])
-	}
 	if o.Parallel <= 0 {
 		o.Parallel = 1
 	}
@@ -69,6 +65,24 @@ func Load(ctx context.Context, o runner.LoadOptions, log io.Writer) (*Engine, er
 		o.EmbeddingOnly = true
 	}
 	e := &Engine{opts: o, model: model, log: log, submit: make(chan *task), stop: make(chan struct{})}
+	fail := func(err error) (*Engine, error) {
+		e.freeExtras()
+		if e.lctx != nil {
+			e.lctx.Close()
+		}
+		if e.embCtx != nil {
+			e.embCtx.Close()
+		}
+		model.Close()
+		return nil, err
+	}
+	for _, path := range o.Adapters {
+		a, err := model.LoadLoRA(path)
+		if err != nil {
+			return fail(fmt.Errorf("load LoRA adapter %s: %w", path, err))
+		}
+		e.loras = append(e.loras, a)
+	}
 
 	numCtx := o.NumCtx
 	if numCtx <= 0 {
@@ -88,21 +102,28 @@ func Load(ctx context.Context, o runner.LoadOptions, log io.Writer) (*Engine, er
 			NumThreads: o.NumThread,
 		}))
 		if err != nil {
-			model.Close()
-			return nil, fmt.Errorf("create context (num_ctx %d × %d slots): %w", numCtx, o.Parallel, err)
+			return fail(fmt.Errorf("create context (num_ctx %d × %d slots): %w", numCtx, o.Parallel, err))
 		}
 		e.lctx = lctx
+		if err := e.applyLoRA(lctx); err != nil {
+			return fail(err)
+		}
 		e.nCtxSeq = lctx.NumCtxSeq()
 		e.nBatch = lctx.NumBatch()
 		if e.nBatch < o.Parallel {
-			lctx.Close()
-			model.Close()
-			return nil, fmt.Errorf("%w: batch size %d is smaller than the %d slots", runner.ErrBadRequest, e.nBatch, o.Parallel)
+			return fail(fmt.Errorf("%w: batch size %d is smaller than the %d slots", runner.ErrBadRequest, e.nBatch, o.Parallel))
+		}
+		if o.Projector != "" {
+			p, err := model.LoadProjector(o.Projector, llama.ProjectorParams{
+				UseGPU: o.NumGPU != 0, NumThreads: o.NumThread, Marker: runner.ImageMarker})
+			if err != nil {
+				return fail(fmt.Errorf("load projector %s: %w", o.Projector, err))
+			}
+			e.proj = p
 		}
 	} else {
 		if _, err := e.embedContext(); err != nil {
-			model.Close()
-			return nil, err
+			return fail(err)
 		}
 	}
 	if model.ChatTemplate("") != "" {
@@ -119,7 +140,35 @@ func Load(ctx context.Context, o runner.LoadOptions, log io.Writer) (*Engine, er
 	}
 	fmt.Fprintf(log, "olm runner: loaded %s (%s, %d params): slots %d × %d tokens, batch %d\n",
 		o.Model, model.Arch(), model.NumParams(), o.Parallel, e.nCtxSeq, e.nBatch)
+	if e.proj != nil {
+		fmt.Fprintf(log, "olm runner: projector %s: images enabled\n", o.Projector)
+	}
+	for _, a := range o.Adapters {
+		fmt.Fprintf(log, "olm runner: LoRA adapter %s applied\n", a)
+	}
 	return e, nil
+}
+
+// applyLoRA applies the load's LoRA adapters (scale 1) to c.
+func (e *Engine) applyLoRA(c *llama.Context) error {
+	if len(e.loras) == 0 {
+		return nil
+	}
+	if err := c.SetLoRA(e.loras, nil); err != nil {
+		return fmt.Errorf("apply LoRA adapters: %w", err)
+	}
+	return nil
+}
+
+// freeExtras frees the projector and the adapters (after the contexts
+// that use them).
+func (e *Engine) freeExtras() {
+	if e.proj != nil {
+		e.proj.Close()
+	}
+	for _, a := range e.loras {
+		a.Close()
+	}
 }
 
 // contextParams adds the load options shared by every context to p.
@@ -145,6 +194,9 @@ func (e *Engine) buildInfo() runner.Info {
 	}
 	if hasPooling || e.opts.EmbeddingOnly {
 		caps = append(caps, runner.CapEmbedding)
+	}
+	if e.proj != nil {
+		caps = append(caps, runner.CapVision)
 	}
 	if e.tmpl != nil {
 		c := e.tmpl.Caps()
@@ -210,6 +262,7 @@ func (e *Engine) Close() error {
 		if e.lctx != nil {
 			e.lctx.Close()
 		}
+		e.freeExtras()
 		e.model.Close()
 	})
 	return nil
@@ -235,7 +288,17 @@ type task struct {
 	numKeep    int
 	stops      []string
 	special    map[llama.Token]bool // tokens rendered as text (preserved tokens)
+	images     []imageSpan          // images in prompt (imageToken positions)
+	chunks     *llama.Chunks        // the images' chunks; nil without images
 	out        *outbox[genEvent]
+}
+
+// free releases what t holds in C memory (its image chunks). It is
+// idempotent; the decode loop calls it when t leaves it.
+func (t *task) free() {
+	if t.chunks != nil {
+		t.chunks.Close()
+	}
 }
 
 // errClosed is sent to requests when the engine shuts down.
@@ -250,6 +313,9 @@ func (e *Engine) generate(t *task) error {
 		return fmt.Errorf("%w: empty prompt", runner.ErrBadRequest)
 	}
 	for _, tok := range t.prompt {
+		if tok == imageToken && t.chunks != nil {
+			continue
+		}
 		if tok < 0 || int(tok) >= e.model.NumVocab() {
 			return fmt.Errorf("%w: token %d is outside the vocabulary (0..%d)", runner.ErrBadRequest, tok, e.model.NumVocab()-1)
 		}

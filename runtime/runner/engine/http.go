@@ -149,20 +149,27 @@ func (e *Engine) handleCompletion(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	if len(req.Images) > 0 {
-		writeError(w, fmt.Errorf("%w: images need a multimodal projector, and this runner has none", runner.ErrUnsupported))
-		return
-	}
 	var prompt []llama.Token
-	if len(req.Tokens) > 0 {
+	var images []imageSpan
+	var chunks *llama.Chunks
+	switch {
+	case len(req.Images) > 0 && len(req.Tokens) > 0:
+		writeError(w, fmt.Errorf("%w: images go with a text prompt, not with tokens", runner.ErrBadRequest))
+		return
+	case len(req.Tokens) > 0:
 		prompt = toTokens(req.Tokens)
-	} else {
+	default:
 		var err error
-		if prompt, err = e.tokenizePrompt(req.Prompt); err != nil {
+		if prompt, images, chunks, err = e.tokenize(req.Prompt, req.Images); err != nil {
 			writeError(w, err)
 			return
 		}
 	}
+	defer func() { // unless a task took them
+		if chunks != nil {
+			chunks.Close()
+		}
+	}()
 	grammar := req.Grammar
 	if len(req.JSONSchema) > 0 {
 		if grammar != "" {
@@ -177,10 +184,12 @@ func (e *Engine) handleCompletion(w http.ResponseWriter, r *http.Request) {
 		grammar = g
 	}
 	t := e.newTask(r.Context(), prompt, req.Options, grammar, nil)
+	t.images, t.chunks = images, chunks
 	if err := e.generate(t); err != nil {
 		writeError(w, err)
 		return
 	}
+	chunks = nil // the decode loop frees them
 	stream(w, r, t, func(ev genEvent) any {
 		if !ev.done {
 			return runner.CompletionEvent{Content: ev.piece}

@@ -63,6 +63,7 @@ func (e *Engine) loop() {
 			}
 		}
 		for _, t := range pending {
+			t.free()
 			t.out.push(genEvent{done: true, err: errClosed})
 			t.out.close()
 		}
@@ -100,6 +101,7 @@ func (e *Engine) loop() {
 		kept := pending[:0]
 		for _, t := range pending {
 			if t.ctx.Err() != nil {
+				t.free()
 				t.out.close()
 				continue
 			}
@@ -121,8 +123,17 @@ func (e *Engine) loop() {
 			t := pending[0]
 			pending = pending[1:]
 			if err := e.start(s, t); err != nil {
+				t.free()
 				t.out.push(genEvent{done: true, err: err})
 				t.out.close()
+			}
+		}
+
+		// Images are decoded on their own, before the shared batch: the
+		// prompt tokens before an image were decoded in an earlier step.
+		for _, s := range slots {
+			for s.t != nil && s.state == slotPrompt && len(s.cache) < len(s.prompt) && s.prompt[len(s.cache)] == imageToken {
+				e.evalImage(s)
 			}
 		}
 
@@ -147,6 +158,9 @@ func (e *Engine) loop() {
 			}
 			for len(s.cache) < len(s.prompt) && batch.Len() < batch.Cap() {
 				pos := len(s.cache)
+				if s.prompt[pos] == imageToken {
+					break // decoded on its own in the next step
+				}
 				last := pos == len(s.prompt)-1
 				if last {
 					s.outIdx = batch.Len()
@@ -211,7 +225,7 @@ func bestSlot(slots []*slot, prompt []llama.Token) *slot {
 
 func commonPrefix(a, b []llama.Token) int {
 	n := 0
-	for n < len(a) && n < len(b) && a[n] == b[n] {
+	for n < len(a) && n < len(b) && a[n] == b[n] && a[n] != imageToken {
 		n++
 	}
 	return n
@@ -343,7 +357,12 @@ func (e *Engine) finish(s *slot, reason string, err error) {
 			PromptCached:       s.cached,
 		}
 		ctx := make([]llama.Token, 0, len(s.prompt)+len(s.gen))
-		ctx = append(append(ctx, s.prompt...), s.gen...)
+		for _, tok := range s.prompt {
+			if tok != imageToken { // images are not tokens a client can send back
+				ctx = append(ctx, tok)
+			}
+		}
+		ctx = append(ctx, s.gen...)
 		ev.context = ctx
 		if e.opts.Verbose {
 			tm := ev.timings
@@ -368,6 +387,9 @@ func (e *Engine) release(s *slot) {
 	if s.smp != nil {
 		s.smp.Close()
 		s.smp = nil
+	}
+	if s.t != nil {
+		s.t.free()
 	}
 	s.t = nil
 	s.state = slotIdle
