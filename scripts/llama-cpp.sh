@@ -10,7 +10,8 @@
 #   ${OLM_CACHE:-~/.cache/olm}/llama.cpp-<release>[-cuda]/
 #     src/      the upstream source (a clone of the bundle)
 #     build/    the cmake build tree
-#     lib/      links to every static library the Go binding needs
+#     lib/      links to every static library the Go binding needs (libmtmd
+#               for images included)
 #     bin/      links to llama-bench, llama-server, llama-quantize
 #     stamp     the configuration that was built; a matching stamp means "done"
 #
@@ -86,7 +87,7 @@ if command -v ccache >/dev/null 2>&1; then
 else
   cmake_args+=(-DGGML_CCACHE=OFF)
 fi
-targets=(llama ggml llama-common llama-bench llama-server llama-quantize)
+targets=(llama ggml llama-common mtmd llama-bench llama-server llama-quantize)
 
 stamp="$key ${cmake_args[*]} ${targets[*]}"
 link_tree() {
