@@ -4,12 +4,13 @@ package llama
 
 // The pinned llama.cpp release is built by scripts/llama-cpp.sh and linked
 // at ./llama.cpp (src/ = upstream source, lib/ = its static libraries).
-// llama.cpp's CPU backend is built with OpenMP, hence -lgomp.
+// llama.cpp's CPU backend is built with OpenMP, hence -lgomp. libmtmd
+// (images, mtmd.go) uses libllama and ggml, so it comes before them.
 
 /*
 #cgo CFLAGS: -O2 -I${SRCDIR}/llama.cpp/src/include -I${SRCDIR}/llama.cpp/src/ggml/include
 #cgo CXXFLAGS: -O2 -std=c++17 -I${SRCDIR}/llama.cpp/src/include -I${SRCDIR}/llama.cpp/src/ggml/include -I${SRCDIR}/llama.cpp/src/common -I${SRCDIR}/llama.cpp/src/vendor
-#cgo LDFLAGS: -L${SRCDIR}/llama.cpp/lib -lllama-common -lllama-common-base -lcpp-httplib -lllama -lvendor-hash -lggml -lggml-cpu -lggml-base -lstdc++ -lm -lgomp -lpthread -ldl
+#cgo LDFLAGS: -L${SRCDIR}/llama.cpp/lib -lllama-common -lllama-common-base -lcpp-httplib -lmtmd -lllama -lvendor-hash -lggml -lggml-cpu -lggml-base -lstdc++ -lm -lgomp -lpthread -ldl
 #include <stdlib.h>
 #include "shim.h"
 */

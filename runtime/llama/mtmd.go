@@ -6,12 +6,10 @@ package llama
 // GGUF (Ollama's "projector" layer, llama.cpp's mmproj) turns images into
 // embeddings that are decoded into a sequence like tokens.
 //
-// libmtmd must come before libllama and ggml on the link line (static
-// libraries resolve left to right): the libraries after it repeat cgo.go's.
+// libmtmd is linked by cgo.go's LDFLAGS (before libllama and ggml).
 
 /*
 #cgo CFLAGS: -I${SRCDIR}/llama.cpp/src/tools/mtmd
-#cgo LDFLAGS: -L${SRCDIR}/llama.cpp/lib -lmtmd -lllama -lvendor-hash -lggml -lggml-cpu -lggml-base -lstdc++ -lm -lgomp -lpthread -ldl
 #include <stdlib.h>
 #include <string.h>
 #include "llama.h"
