@@ -4,7 +4,10 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"runtime"
+	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -154,4 +157,138 @@ func BenchmarkDecodeCeiling(b *testing.B) {
 	b.ReportMetric(r4, "tok/s-x4")
 	b.ReportMetric(r4/r1, "ratio")
 	b.Logf("llama.cpp decode: 1 sequence %.1f tok/s; 4 sequences %.1f tok/s aggregate; ratio %.2f×", r1, r4, r4/r1)
+}
+
+// cpuTime returns the user+system CPU time of process pid so far (Linux).
+func cpuTime(pid int) time.Duration {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(s[i+2:])
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * (time.Second / 100) // USER_HZ is 100 on Linux
+}
+
+// BenchmarkGenerate measures one greedy request at a time through the
+// runner (HTTP over the unix socket, slots, sampler, stop strings) against
+// the bare binding loop of the same shape (decode one token, sample,
+// detokenize) in this process, alternating the two, on the bench model and
+// the tiny one. The tiny model measures the runner's per-token overhead.
+// It reports tokens/s by the runner's eval duration and the ratio, and the
+// CPU time per token of each side. OLM_BENCH_THREADS sets the threads,
+// OLM_BENCH_TOKENS the tokens per request (default 128).
+func BenchmarkGenerate(b *testing.B) {
+	needLlama(b)
+	threads, _ := strconv.Atoi(os.Getenv("OLM_BENCH_THREADS"))
+	n := 128
+	if v, err := strconv.Atoi(os.Getenv("OLM_BENCH_TOKENS")); err == nil && v > 0 {
+		n = v
+	}
+	for _, mc := range []struct{ name, path string }{{"bench-106M", benchModel(b)}, {"tiny", testmodel.Tiny(b)}} {
+		b.Run(mc.name, func(b *testing.B) {
+			p := start(b, runner.LoadOptions{Model: mc.path, NumCtx: 2048, Parallel: 1, NumThread: threads})
+			c := p.Client()
+			viaRunner := func() (int, time.Duration, time.Duration) {
+				o := greedy(n)
+				c0 := cpuTime(p.Pid())
+				ev, err := c.Completion(context.Background(), runner.CompletionRequest{Prompt: "Once upon a time", Options: o}, nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				return ev.EvalCount, ev.EvalDuration, cpuTime(p.Pid()) - c0
+			}
+
+			m, err := llama.LoadModel(context.Background(), mc.path, llama.DefaultModelParams())
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer m.Close()
+			lc, err := llama.NewContext(m, llama.ContextParams{NumCtx: 2048, NumBatch: 512, NumThreads: threads})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer lc.Close()
+			batch, err := llama.NewBatch(512, 1)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer batch.Close()
+			prompt, _ := m.Tokenize("Once upon a time", true, true)
+			bare := func() (int, time.Duration, time.Duration) {
+				// one OS thread, as the runner's loop (one OpenMP team)
+				runtime.LockOSThread()
+				defer runtime.UnlockOSThread()
+				smp, err := llama.NewSampler(m, llama.SamplerParams{})
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer smp.Close()
+				lc.KVClear()
+				batch.Clear()
+				for i, t := range prompt {
+					batch.Add(t, i, i == len(prompt)-1, 0)
+				}
+				ctx := context.Background()
+				if err := lc.Decode(ctx, batch); err != nil {
+					b.Fatal(err)
+				}
+				c0 := cpuTime(os.Getpid())
+				t0 := time.Now()
+				var buf []byte
+				tok, _ := smp.Sample(lc, -1)
+				for i := 0; i < n; i++ {
+					buf = m.AppendPiece(buf[:0], tok, false)
+					batch.Clear()
+					batch.Add(tok, len(prompt)+i, true, 0)
+					if err := lc.Decode(ctx, batch); err != nil {
+						b.Fatal(err)
+					}
+					tok, _ = smp.Sample(lc, -1)
+				}
+				return n, time.Since(t0), cpuTime(os.Getpid()) - c0
+			}
+			viaRunner()
+			bare()
+			var rr, br []float64
+			var rCPU, bCPU time.Duration
+			var rTok, bTok int
+			for i := 0; i < max(b.N, 3); i++ {
+				k, d, cpu := viaRunner()
+				rr = append(rr, float64(k)/d.Seconds())
+				rCPU += cpu
+				rTok += k
+				k, d, cpu = bare()
+				br = append(br, float64(k)/d.Seconds())
+				bCPU += cpu
+				bTok += k
+			}
+			r, bb := median(rr), median(br)
+			b.ReportMetric(r, "runner-tok/s")
+			b.ReportMetric(bb, "binding-tok/s")
+			b.ReportMetric(r/bb, "ratio")
+			b.ReportMetric(float64(rCPU.Microseconds())/float64(rTok), "runner-cpu-us/tok")
+			b.ReportMetric(float64(bCPU.Microseconds())/float64(bTok), "binding-cpu-us/tok")
+			b.Logf("%s: runner %.1f tok/s (%.0f µs CPU/token), binding %.1f tok/s (%.0f µs CPU/token): ratio %.3f (medians of %d)",
+				mc.name, r, float64(rCPU.Microseconds())/float64(rTok), bb, float64(bCPU.Microseconds())/float64(bTok), r/bb, len(rr))
+		})
+	}
+}
+
+func median(v []float64) float64 {
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
