@@ -476,7 +476,11 @@ func (p *plan) emit(ctx context.Context, w io.Writer, buf, out []byte, progress 
 			return err
 		}
 		o := f.b // same type: the bytes pass through
-		if srcType != dstType || p.addOne {
+		switch {
+		case srcType == dstType && !p.addOne:
+		case elemSize(srcType) == 2 && elemSize(dstType) == 2 && !p.addOne:
+			convert16(f.b, f.b, srcType) // BF16 <-> F16 in place: same size
+		default:
 			o = convertElems(out[:0], f.b, srcType, dstType, p.addOne)
 		}
 		if _, err := w.Write(o); err != nil {
@@ -510,18 +514,112 @@ func initTables() {
 	}
 }
 
-// bf16ToF16Fast converts BF16 to F16: values whose exponent fits a normal
-// half convert exactly by rebiasing the exponent (BF16's 7 mantissa bits fit
-// in F16's 10); the rest (tiny, huge, Inf, NaN) go through the table.
-func bf16ToF16Fast(o, in []uint16, table *[1 << 16]uint16) {
+// Four BF16 lanes of a little-endian uint64, for bf16ToF16Words.
+const (
+	laneSign = 0x8000_8000_8000_8000
+	laneMag  = 0x7fff_7fff_7fff_7fff
+	// A BF16 magnitude m has a normal F16 form, exactly, when its biased
+	// exponent is 113..142: 0x3880 <= m <= 0x477f. Adding laneLo sets a
+	// lane's top bit iff m >= 0x3880; adding laneHi iff m >= 0x4780. Neither
+	// sum carries out of its lane (m <= 0x7fff).
+	laneLo     = 0x4780_4780_4780_4780 // 0x8000 - 0x3880
+	laneHi     = 0x3880_3880_3880_3880 // 0x8000 - 0x4780
+	laneRebias = 0x3800_3800_3800_3800 // (127-15) << 7
+)
+
+// bf16ToF16Words converts BF16 to F16; o and in may be the same slice.
+// Eight values at a time, as two 64-bit words of four: when all eight
+// exponents fit a normal half, each converts exactly by rebiasing its
+// exponent and shifting (BF16's 7 mantissa bits fit in F16's 10), in a
+// handful of 64-bit operations; otherwise (tiny, huge, Inf, NaN) each of
+// the eight goes through the table.
+func bf16ToF16Words(o, in []uint16, table *[1 << 16]uint16) {
 	o = o[:len(in)]
-	for i, x := range in {
-		if e := x & 0x7f80; e >= 113<<7 && e <= 142<<7 {
-			o[i] = x&0x8000 | (x&0x7fff-112<<7)<<3
-		} else {
+	n8 := len(in) / 8
+	if n8 > 0 && (uintptr(unsafe.Pointer(&in[0]))|uintptr(unsafe.Pointer(&o[0])))%8 != 0 {
+		n8 = 0 // not 64-bit aligned (never for olm's buffers): one at a time
+	}
+	if n8 > 0 {
+		in64 := unsafe.Slice((*uint64)(unsafe.Pointer(&in[0])), 2*n8)
+		o64 := unsafe.Slice((*uint64)(unsafe.Pointer(&o[0])), 2*n8)[:len(in64)]
+		for i := 0; i+1 < len(in64); i += 2 {
+			x, y := in64[i], in64[i+1]
+			mx, my := x&laneMag, y&laneMag
+			if (mx+laneLo)&(my+laneLo)&laneSign == laneSign && ((mx+laneHi)|(my+laneHi))&laneSign == 0 {
+				// Lanes stay apart: every mag-rebias is below 0x0f80, so
+				// the shift keeps it under 0x7c00, inside its lane.
+				o64[i] = x&laneSign | (mx-laneRebias)<<3
+				o64[i+1] = y&laneSign | (my-laneRebias)<<3
+				continue
+			}
+			for j := 4 * i; j < 4*i+8; j++ {
+				o[j] = table[in[j]]
+			}
+		}
+	}
+	for j := 8 * n8; j < len(in); j++ {
+		o[j] = table[in[j]]
+	}
+}
+
+// convertParts is the most goroutines one conversion uses.
+const convertParts = 8
+
+// convert16 converts n = len(src)/2 BF16 values to F16 or F16 to BF16
+// (srcType says which) into out[:2n]; out may be src itself. Large inputs
+// are split into contiguous ranges converted by up to GOMAXPROCS
+// goroutines, each writing its own range of out, so the order is kept.
+func convert16(out, src []byte, srcType string) {
+	tablesOnce.Do(initTables)
+	table := bf16ToF16
+	if srcType == "F16" {
+		table = f16ToBF16
+	}
+	n := len(src) / 2
+	if n == 0 {
+		return
+	}
+	out = out[:2*n]
+	if !littleEndian {
+		le := binary.LittleEndian
+		for i := 0; i < 2*n; i += 2 {
+			le.PutUint16(out[i:], table[le.Uint16(src[i:])])
+		}
+		return
+	}
+	// The host is little endian like the files: view the bytes as uint16s.
+	in16 := unsafe.Slice((*uint16)(unsafe.Pointer(&src[0])), n)
+	out16 := unsafe.Slice((*uint16)(unsafe.Pointer(&out[0])), n)
+	run := func(o, in []uint16) {
+		if srcType == "BF16" {
+			bf16ToF16Words(o, in, table)
+			return
+		}
+		o = o[:len(in)]
+		for i, x := range in {
 			o[i] = table[x]
 		}
 	}
+	parts := 1
+	if n >= 1<<17 {
+		parts = min(goruntime.GOMAXPROCS(0), convertParts)
+	}
+	if parts == 1 {
+		run(out16, in16)
+		return
+	}
+	var wg sync.WaitGroup
+	for p := 1; p < parts; p++ {
+		// Ranges start at multiples of 8 values (16 bytes), so the 64-bit
+		// views stay aligned as the buffers are.
+		lo, hi := n*p/parts&^7, n*(p+1)/parts&^7
+		if p == parts-1 {
+			hi = n
+		}
+		wg.Go(func() { run(out16[lo:hi], in16[lo:hi]) })
+	}
+	run(out16[:n/parts&^7], in16[:n/parts&^7])
+	wg.Wait()
 }
 
 // convertElems appends src (elements of srcType) converted to dstType,
@@ -532,48 +630,9 @@ func convertElems(dst, src []byte, srcType, dstType string, addOne bool) []byte 
 		return append(dst, src...)
 	}
 	if !addOne && (srcType == "BF16" && dstType == "F16" || srcType == "F16" && dstType == "BF16") {
-		tablesOnce.Do(initTables)
-		table := bf16ToF16
-		if srcType == "F16" {
-			table = f16ToBF16
-		}
 		start := len(dst)
-		n := len(src) / 2
-		dst = append(dst, make([]byte, n*2)...)
-		out := dst[start:]
-		if n == 0 {
-			return dst
-		}
-		if !littleEndian {
-			for i := 0; i+1 < len(src); i += 2 {
-				le.PutUint16(out[i:], table[le.Uint16(src[i:])])
-			}
-			return dst
-		}
-		// The host is little endian like the files: view the bytes as
-		// uint16s and convert in parallel halves.
-		in16 := unsafe.Slice((*uint16)(unsafe.Pointer(&src[0])), n)
-		out16 := unsafe.Slice((*uint16)(unsafe.Pointer(&out[0])), n)
-		parts := 1
-		if n >= 1<<17 {
-			parts = min(goruntime.GOMAXPROCS(0), 4)
-		}
-		var wg sync.WaitGroup
-		for p := 0; p < parts; p++ {
-			lo, hi := n*p/parts, n*(p+1)/parts
-			wg.Go(func() {
-				in := in16[lo:hi]
-				o := out16[lo:hi][:len(in)]
-				if srcType == "BF16" {
-					bf16ToF16Fast(o, in, table)
-					return
-				}
-				for i, x := range in {
-					o[i] = table[x]
-				}
-			})
-		}
-		wg.Wait()
+		dst = append(dst, make([]byte, len(src)/2*2)...)
+		convert16(dst[start:], src, srcType)
 		return dst
 	}
 	es := elemSize(srcType)

@@ -9,9 +9,11 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -677,5 +679,51 @@ func TestBPEWithoutMerges(t *testing.T) {
 			}
 			llamaBench(t, out, 2)
 		})
+	}
+}
+
+// TestConvert16Exhaustive checks every BF16 and F16 bit pattern, in order
+// (runs of four in the fast range take the 64-bit path) and shuffled,
+// converted into another buffer, in place, and from an unaligned start,
+// against the element-by-element conversion.
+func TestConvert16Exhaustive(t *testing.T) {
+	const n = 1 << 16
+	ordered := make([]byte, 0, 4*n)
+	for r := 0; r < 2; r++ { // twice: big enough to split across goroutines
+		for i := 0; i < n; i++ {
+			ordered = binary.LittleEndian.AppendUint16(ordered, uint16(i))
+		}
+	}
+	shuffled := slices.Clone(ordered)
+	rng := rand.New(rand.NewPCG(3, 4))
+	for i := len(shuffled)/2 - 1; i > 0; i-- {
+		j := rng.IntN(i + 1)
+		a, b := shuffled[2*i:2*i+2], shuffled[2*j:2*j+2]
+		a[0], a[1], b[0], b[1] = b[0], b[1], a[0], a[1]
+	}
+	for _, srcType := range []string{"BF16", "F16"} {
+		want := func(x uint16) uint16 {
+			if srcType == "BF16" {
+				return gguf.F32ToF16(gguf.BF16ToF32(x))
+			}
+			return gguf.F32ToBF16(gguf.F16ToF32(x))
+		}
+		for name, src := range map[string][]byte{"ordered": ordered, "shuffled": shuffled, "unaligned": ordered[2 : len(ordered)-4]} {
+			check := func(how string, got []byte) {
+				t.Helper()
+				for i := 0; i < len(src); i += 2 {
+					x := binary.LittleEndian.Uint16(src[i:])
+					if g := binary.LittleEndian.Uint16(got[i:]); g != want(x) {
+						t.Fatalf("%s %s %s: element %d (%#04x) = %#04x, want %#04x", srcType, name, how, i/2, x, g, want(x))
+					}
+				}
+			}
+			out := make([]byte, len(src))
+			convert16(out, src, srcType)
+			check("copy", out)
+			in := slices.Clone(src)
+			convert16(in, in, srcType)
+			check("in place", in)
+		}
 	}
 }
