@@ -256,7 +256,7 @@ func (e *Engine) handleChat(w http.ResponseWriter, r *http.Request) {
 			return nil
 		}
 		if ev.err != nil {
-			return runner.ChatEvent{Done: true, Error: ev.err.Error(), Code: runner.CodeOf(ev.err)}
+			return runner.ChatEvent{Done: true, Error: wireMessage(ev.err), Code: runner.CodeOf(ev.err)}
 		}
 		final := runner.ChatEvent{Done: true, DoneReason: ev.reason, Timings: ev.timings, Truncated: ev.truncated}
 		msg := llama.ChatMessage{Role: "assistant", Content: full.String()}

@@ -43,7 +43,9 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	removeTestFiles()
+	os.Exit(code)
 }
 
 // needLlama stops the test when this build cannot run inference (a failure

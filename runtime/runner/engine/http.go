@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/olmhq/olm/runtime/llama"
@@ -54,7 +55,19 @@ func writeError(w http.ResponseWriter, err error) {
 	case runner.CodeLoading:
 		status = http.StatusServiceUnavailable
 	}
-	writeJSON(w, status, runner.ErrorResponse{Error: err.Error(), Code: code})
+	writeJSON(w, status, runner.ErrorResponse{Error: wireMessage(err), Code: code})
+}
+
+// wireMessage is err's text without the sentinel's text in front: the code
+// carries it, and the client puts it back (once).
+func wireMessage(err error) string {
+	msg := err.Error()
+	for _, s := range []error{runner.ErrBadRequest, runner.ErrContextLength, runner.ErrUnsupported, runner.ErrLoading} {
+		if errors.Is(err, s) {
+			return strings.TrimPrefix(msg, s.Error()+": ")
+		}
+	}
+	return msg
 }
 
 func decode(r *http.Request, v any) error {
@@ -195,7 +208,7 @@ func (e *Engine) handleCompletion(w http.ResponseWriter, r *http.Request) {
 			return runner.CompletionEvent{Content: ev.piece}
 		}
 		if ev.err != nil {
-			return runner.CompletionEvent{Done: true, Error: ev.err.Error(), Code: runner.CodeOf(ev.err)}
+			return runner.CompletionEvent{Done: true, Error: wireMessage(ev.err), Code: runner.CodeOf(ev.err)}
 		}
 		return runner.CompletionEvent{Done: true, DoneReason: ev.reason, Timings: ev.timings,
 			Context: fromTokens(ev.context), Truncated: ev.truncated}

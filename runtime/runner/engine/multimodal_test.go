@@ -74,6 +74,16 @@ func mmFiles(t testing.TB) string {
 	return mmDir
 }
 
+// removeTestFiles removes the files generated once per test binary.
+func removeTestFiles() {
+	if mmDir != "" {
+		os.RemoveAll(mmDir)
+	}
+	if smallPath != "" {
+		os.RemoveAll(filepath.Dir(smallPath))
+	}
+}
+
 func TestLoRA(t *testing.T) {
 	dir := mmFiles(t)
 	model := filepath.Join(dir, "model.gguf")
@@ -254,8 +264,9 @@ func TestImagesWithoutProjector(t *testing.T) {
 	ctx := context.Background()
 	img := pngOf(t, 8, 8, 1)
 	_, err := c.Completion(ctx, runner.CompletionRequest{Prompt: "x", Images: [][]byte{img}}, nil)
-	if !errors.Is(err, runner.ErrBadRequest) || !strings.Contains(err.Error(), "does not support images") {
-		t.Errorf("completion: %v, want a bad request saying the model does not support images", err)
+	if !errors.Is(err, runner.ErrBadRequest) || !strings.Contains(err.Error(), "does not support images") ||
+		strings.Count(err.Error(), runner.ErrBadRequest.Error()) != 1 {
+		t.Errorf("completion: %v, want a bad request saying (once) the model does not support images", err)
 	}
 	_, err = c.Chat(ctx, runner.ChatRequest{Messages: []runner.Message{{Role: "user", Content: "x", Images: [][]byte{img}}}}, nil)
 	if !errors.Is(err, runner.ErrBadRequest) || !strings.Contains(err.Error(), "does not support images") {
