@@ -109,30 +109,9 @@ func (c *Client) Render(ctx context.Context, req ChatRequest) (*RenderResponse, 
 // If fn returns an error, the request is cancelled and that error returned.
 // fn may be nil to just wait for the result.
 func (c *Client) Completion(ctx context.Context, req CompletionRequest, fn func(CompletionEvent) error) (*CompletionEvent, error) {
-	var last *CompletionEvent
-	err := c.stream(ctx, "/completion", req, func(dec *json.Decoder) (bool, error) {
-		var ev CompletionEvent
-		if err := dec.Decode(&ev); err != nil {
-			return false, err
-		}
-		if ev.Error != "" {
-			return true, wireError(ev.Code, ev.Error)
-		}
-		if fn != nil {
-			if err := fn(ev); err != nil {
-				return true, err
-			}
-		}
-		if ev.Done {
-			last = &ev
-			return true, nil
-		}
-		return false, nil
+	return stream(ctx, c, "/completion", req, fn, func(ev *CompletionEvent) eventEnd {
+		return eventEnd{ev.Done, ev.Code, ev.Error}
 	})
-	if err != nil {
-		return nil, err
-	}
-	return last, nil
 }
 
 // Chat generates the next assistant message for req, calling fn with every
@@ -140,30 +119,9 @@ func (c *Client) Completion(ctx context.Context, req CompletionRequest, fn func(
 // returns the final event. If fn returns an error, the request is cancelled
 // and that error returned. fn may be nil.
 func (c *Client) Chat(ctx context.Context, req ChatRequest, fn func(ChatEvent) error) (*ChatEvent, error) {
-	var last *ChatEvent
-	err := c.stream(ctx, "/chat", req, func(dec *json.Decoder) (bool, error) {
-		var ev ChatEvent
-		if err := dec.Decode(&ev); err != nil {
-			return false, err
-		}
-		if ev.Error != "" {
-			return true, wireError(ev.Code, ev.Error)
-		}
-		if fn != nil {
-			if err := fn(ev); err != nil {
-				return true, err
-			}
-		}
-		if ev.Done {
-			last = &ev
-			return true, nil
-		}
-		return false, nil
+	return stream(ctx, c, "/chat", req, fn, func(ev *ChatEvent) eventEnd {
+		return eventEnd{ev.Done, ev.Code, ev.Error}
 	})
-	if err != nil {
-		return nil, err
-	}
-	return last, nil
 }
 
 // wireError turns an error code and message from the runner into an error
@@ -175,27 +133,42 @@ func wireError(code, msg string) error {
 	return fmt.Errorf("runner: %s", msg)
 }
 
-// stream posts body to path and feeds the NDJSON answer to next until it
-// reports the end.
-func (c *Client) stream(ctx context.Context, path string, body any, next func(*json.Decoder) (bool, error)) error {
+// eventEnd is what stream needs to know of a streamed event: whether it is
+// the final one, and the error (with its code) it carries, if any.
+type eventEnd struct {
+	done      bool
+	code, err string
+}
+
+// stream posts body to path and decodes the NDJSON answer as events of type
+// E until the final one, which it returns. An error event ends the stream
+// with that error; every other event, the final one included, is passed to
+// fn (if not nil) first, and an error from fn ends the stream with it.
+func stream[E any](ctx context.Context, c *Client, path string, body any, fn func(E) error, end func(*E) eventEnd) (*E, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel() // closes the connection if we stop early
 	resp, err := c.send(ctx, http.MethodPost, path, body)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer resp.Body.Close()
 	dec := json.NewDecoder(bufio.NewReaderSize(resp.Body, 64<<10))
 	for {
-		end, err := next(dec)
-		if err != nil {
-			if !end { // a read or decode failure, not an error event
-				return c.transportErr(ctx, err, true)
-			}
-			return err
+		var ev E
+		if err := dec.Decode(&ev); err != nil {
+			return nil, c.transportErr(ctx, err, true)
 		}
-		if end {
-			return nil
+		e := end(&ev)
+		if e.err != "" {
+			return nil, wireError(e.code, e.err)
+		}
+		if fn != nil {
+			if err := fn(ev); err != nil {
+				return nil, err
+			}
+		}
+		if e.done {
+			return &ev, nil
 		}
 	}
 }
