@@ -133,20 +133,31 @@ func (c *Client) newRequest(ctx context.Context, method, path string, body any) 
 	return req, nil
 }
 
-// do sends a request and decodes a single JSON answer into out (when not nil).
-func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
+// send sends a request and turns an answer with a status of 300 or more
+// into a *StatusError. The caller closes the body of the response it gets.
+func (c *Client) send(ctx context.Context, method, path string, in any) (*http.Response, error) {
 	req, err := c.newRequest(ctx, method, path, in)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkResponse(resp); err != nil {
+		resp.Body.Close()
+		return nil, err
+	}
+	return resp, nil
+}
+
+// do sends a request and decodes a single JSON answer into out (when not nil).
+func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
+	resp, err := c.send(ctx, method, path, in)
 	if err != nil {
 		return err
 	}
 	defer resp.Body.Close()
-	if err := checkResponse(resp); err != nil {
-		return err
-	}
 	if out == nil {
 		_, _ = io.Copy(io.Discard, resp.Body)
 		return nil
@@ -176,18 +187,11 @@ func checkResponse(resp *http.Response) error {
 // object of the answer. An object with an "error" field ends the stream
 // with that error.
 func stream[T any](ctx context.Context, c *Client, path string, in any, fn func(T) error) error {
-	req, err := c.newRequest(ctx, http.MethodPost, path, in)
-	if err != nil {
-		return err
-	}
-	resp, err := c.http.Do(req)
+	resp, err := c.send(ctx, http.MethodPost, path, in)
 	if err != nil {
 		return err
 	}
 	defer resp.Body.Close()
-	if err := checkResponse(resp); err != nil {
-		return err
-	}
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 0, 64<<10), maxStreamLine)
 	for sc.Scan() {
