@@ -46,13 +46,32 @@ var emptyCString = C.CString("") // shared, never freed
 // llama.cpp abort the process; olm loads models in a runner process for
 // that reason.)
 func LoadModel(ctx context.Context, path string, p ModelParams) (*Model, error) {
+	return loadModel(ctx, []string{path}, p)
+}
+
+// LoadModelSplits loads a split GGUF model from the paths of all its
+// parts, first part first, whatever their file names (LoadModel finds
+// later parts only by llama.cpp's "<name>-0000N-of-0000M.gguf" naming,
+// which content-addressed blobs do not follow). One path is LoadModel.
+// Parts missing, out of order, or of another split fail with ErrLoad.
+func LoadModelSplits(ctx context.Context, paths []string, p ModelParams) (*Model, error) {
+	if len(paths) == 0 {
+		return nil, fmt.Errorf("%w: no model path", ErrLoad)
+	}
+	return loadModel(ctx, paths, p)
+}
+
+func loadModel(ctx context.Context, paths []string, p ModelParams) (*Model, error) {
+	path := paths[0]
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("%w: %s: %w", ErrLoad, path, err)
 	}
-	if fi, err := os.Stat(path); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrLoad, err)
-	} else if fi.IsDir() {
-		return nil, fmt.Errorf("%w: %s is a directory", ErrLoad, path)
+	for _, p := range paths {
+		if fi, err := os.Stat(p); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrLoad, err)
+		} else if fi.IsDir() {
+			return nil, fmt.Errorf("%w: %s is a directory", ErrLoad, p)
+		}
 	}
 	initBackend()
 
@@ -81,10 +100,23 @@ func LoadModel(ctx context.Context, path string, p ModelParams) (*Model, error) 
 	params.progress_callback_user_data = unsafe.Pointer(flag)
 	stop := context.AfterFunc(ctx, func() { atomic.StoreInt32(flag, 1) })
 
-	cpath := cstr(path)
-	defer free(cpath)
+	cpaths := make([]*C.char, len(paths))
+	for i, p := range paths {
+		cpaths[i] = cstr(p)
+	}
+	defer func() {
+		for _, c := range cpaths {
+			free(c)
+		}
+	}()
 	lastError() // drop stale messages
-	mp := C.llama_model_load_from_file(cpath, params)
+	var mp *C.struct_llama_model
+	if len(paths) == 1 {
+		mp = C.llama_model_load_from_file(cpaths[0], params)
+	} else {
+		// a Go array of C pointers holds no Go pointers: cgo allows it
+		mp = C.llama_model_load_from_splits(&cpaths[0], C.size_t(len(cpaths)), params)
+	}
 	if !stop() && ctx.Err() != nil {
 		// the flag may have been read as set: report the cancellation
 		if mp != nil {

@@ -59,6 +59,11 @@ func LoadModel(ctx context.Context, path string, p ModelParams) (*Model, error) 
 	return nil, ErrNoCGO
 }
 
+// LoadModelSplits loads a split GGUF model; without cgo it returns ErrNoCGO.
+func LoadModelSplits(ctx context.Context, paths []string, p ModelParams) (*Model, error) {
+	return nil, ErrNoCGO
+}
+
 func (m *Model) Close() error                   { return nil }
 func (m *Model) Path() string                   { return "" }
 func (m *Model) Meta(key string) (string, bool) { return "", false }
