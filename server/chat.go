@@ -55,11 +55,7 @@ func (s *Server) chatParsed(ctx context.Context, req *api.ChatRequest, emit func
 		}
 		return nil, done("unload", 0)
 	}
-	opts := m.Options
-	if req.Options != nil {
-		opts = opts.Merge(*req.Options)
-	}
-	a, err := s.acquire(ctx, m, opts, req.KeepAlive, false)
+	a, err := s.acquire(ctx, m, req.Options, req.KeepAlive, false)
 	if err != nil {
 		return nil, err
 	}
@@ -86,7 +82,7 @@ func (s *Server) chatParsed(ctx context.Context, req *api.ChatRequest, emit func
 	if err != nil {
 		return nil, err
 	}
-	samp := sampling(opts)
+	samp := sampling(a.opts)
 	creq := runner.ChatRequest{Messages: rmsgs, Format: format, Options: &samp, Template: m.ChatTemplate}
 	if len(req.Tools) > 0 {
 		if creq.Tools, err = json.Marshal(req.Tools); err != nil {
@@ -128,12 +124,7 @@ func (s *Server) chatParsed(ctx context.Context, req *api.ChatRequest, emit func
 		return nil, fmt.Errorf("runner ended the stream without a final event")
 	}
 	resp := &api.ChatResponse{Model: req.Model, CreatedAt: s.now().UTC(), Message: api.Message{Role: "assistant"},
-		Done: true, DoneReason: final.DoneReason,
-		Metrics: api.Metrics{
-			TotalDuration: time.Since(start), LoadDuration: a.load,
-			PromptEvalCount: final.PromptEvalCount, PromptEvalDuration: final.PromptEvalDuration,
-			EvalCount: final.EvalCount, EvalDuration: final.EvalDuration,
-		}}
+		Done: true, DoneReason: final.DoneReason, Metrics: a.metrics(start, final.Timings)}
 	if final.Message != nil {
 		resp.Message.ToolCalls = fromRunnerToolCalls(final.Message.ToolCalls)
 	}

@@ -27,11 +27,7 @@ func (s *Server) embed(ctx context.Context, req *api.EmbedRequest) (*api.EmbedRe
 	if err != nil {
 		return nil, err
 	}
-	opts := m.Options
-	if req.Options != nil {
-		opts = opts.Merge(*req.Options)
-	}
-	a, err := s.acquire(ctx, m, opts, req.KeepAlive, false)
+	a, err := s.acquire(ctx, m, req.Options, req.KeepAlive, false)
 	if err != nil {
 		return nil, err
 	}

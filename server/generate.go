@@ -35,15 +35,33 @@ type acquired struct {
 	r       Runner
 	release func()
 	load    time.Duration
+	// opts are the model's options with the request's over them.
+	opts api.Options
 }
 
-func (s *Server) acquire(ctx context.Context, m *Model, opts api.Options, ka *api.Duration, embedding bool) (*acquired, error) {
+// acquire checks a runner for m out of the engine, loaded with the model's
+// options with reqOpts (nil for none) over them.
+func (s *Server) acquire(ctx context.Context, m *Model, reqOpts *api.Options, ka *api.Duration, embedding bool) (*acquired, error) {
+	opts := m.Options
+	if reqOpts != nil {
+		opts = opts.Merge(*reqOpts)
+	}
 	start := time.Now()
 	r, release, err := s.opts.Engine.Acquire(ctx, Target{Model: m, Load: loadOptions(m, opts, embedding), KeepAlive: keepAlive(ka)})
 	if err != nil {
 		return nil, err
 	}
-	return &acquired{r: r, release: release, load: time.Since(start)}, nil
+	return &acquired{r: r, release: release, load: time.Since(start), opts: opts}, nil
+}
+
+// metrics returns the metrics of a final response object: the request's
+// total time since start, a's load time and the runner's timings.
+func (a *acquired) metrics(start time.Time, t runner.Timings) api.Metrics {
+	return api.Metrics{
+		TotalDuration: time.Since(start), LoadDuration: a.load,
+		PromptEvalCount: t.PromptEvalCount, PromptEvalDuration: t.PromptEvalDuration,
+		EvalCount: t.EvalCount, EvalDuration: t.EvalDuration,
+	}
 }
 
 // defaultTemplate is the prompt template of a model that has neither a
@@ -94,11 +112,7 @@ func (s *Server) generate(ctx context.Context, req *api.GenerateRequest, emit fu
 			return emit(&api.GenerateResponse{Model: req.Model, CreatedAt: s.now().UTC(), Done: true, DoneReason: "unload"})
 		}
 	}
-	opts := m.Options
-	if req.Options != nil {
-		opts = opts.Merge(*req.Options)
-	}
-	a, err := s.acquire(ctx, m, opts, req.KeepAlive, false)
+	a, err := s.acquire(ctx, m, req.Options, req.KeepAlive, false)
 	if err != nil {
 		return err
 	}
@@ -121,7 +135,7 @@ func (s *Server) generate(ctx context.Context, req *api.GenerateRequest, emit fu
 			return err
 		}
 	}
-	samp := sampling(opts)
+	samp := sampling(a.opts)
 	creq := runner.CompletionRequest{Options: &samp, JSONSchema: format}
 	for _, img := range req.Images {
 		creq.Images = append(creq.Images, []byte(img))
@@ -207,11 +221,7 @@ func (s *Server) generate(ctx context.Context, req *api.GenerateRequest, emit fu
 		return fmt.Errorf("runner ended the stream without a final event")
 	}
 	resp := &api.GenerateResponse{Model: req.Model, CreatedAt: s.now().UTC(), Done: true, DoneReason: final.DoneReason,
-		Metrics: api.Metrics{
-			TotalDuration: time.Since(start), LoadDuration: a.load,
-			PromptEvalCount: final.PromptEvalCount, PromptEvalDuration: final.PromptEvalDuration,
-			EvalCount: final.EvalCount, EvalDuration: final.EvalDuration,
-		}}
+		Metrics: a.metrics(start, final.Timings)}
 	if !req.Raw {
 		for _, t := range final.Context {
 			resp.Context = append(resp.Context, int(t))
@@ -241,11 +251,7 @@ func (s *Server) generateThinking(ctx context.Context, req *api.GenerateRequest,
 		return fmt.Errorf("runner ended the stream without a final event")
 	}
 	return emit(&api.GenerateResponse{Model: req.Model, CreatedAt: s.now().UTC(), Done: true, DoneReason: final.DoneReason,
-		Metrics: api.Metrics{
-			TotalDuration: time.Since(start), LoadDuration: a.load,
-			PromptEvalCount: final.PromptEvalCount, PromptEvalDuration: final.PromptEvalDuration,
-			EvalCount: final.EvalCount, EvalDuration: final.EvalDuration,
-		}})
+		Metrics: a.metrics(start, final.Timings)})
 }
 
 func (s *Server) handleGenerate(w http.ResponseWriter, r *http.Request, _ httprouter.Params) (any, error) {
