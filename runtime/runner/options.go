@@ -84,6 +84,10 @@ func Greedy() Sampling {
 type LoadOptions struct {
 	// Model is the path of the GGUF file (the first part of a split GGUF).
 	Model string `json:"model"`
+	// Parts are the paths of a split GGUF's other parts, in order after
+	// Model (none for a whole GGUF). The paths may have any names, such as
+	// the blob store's digests.
+	Parts []string `json:"parts,omitempty"`
 	// Projector is the path of a multimodal projector GGUF (llama.cpp's
 	// mmproj, Ollama's projector layer; "" for none). With one the runner
 	// takes images and reports the vision capability. One that does not
@@ -136,6 +140,9 @@ const (
 // and socket path (without the program name and "runner").
 func (o LoadOptions) Args(socket string) []string {
 	a := []string{"--model", o.Model, "--socket", socket}
+	for _, p := range o.Parts {
+		a = append(a, "--model-part", p)
+	}
 	if o.Projector != "" {
 		a = append(a, "--projector", o.Projector)
 	}
@@ -193,6 +200,7 @@ func ParseArgs(args []string, w io.Writer) (LoadOptions, string, error) {
 	fs.SetOutput(w)
 	fs.StringVar(&o.Model, "model", "", "GGUF model file to load (required)")
 	fs.StringVar(&socket, "socket", "", "unix socket to serve on (required)")
+	fs.Var((*stringList)(&o.Parts), "model-part", "next part of a split GGUF, after --model (repeatable, in order)")
 	fs.StringVar(&o.Projector, "projector", "", "multimodal projector GGUF")
 	adapters := (*stringList)(&o.Adapters)
 	fs.Var(adapters, "lora", "LoRA adapter GGUF (repeatable)")

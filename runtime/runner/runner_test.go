@@ -20,6 +20,7 @@ import (
 func TestArgsRoundTrip(t *testing.T) {
 	tests := []LoadOptions{
 		{Model: "/m.gguf"},
+		{Model: "/m-00001-of-00003.gguf", Parts: []string{"/blobs/sha256-2", "/blobs/sha256-3"}},
 		{Model: "/m.gguf", Projector: "/p.gguf", Adapters: []string{"/a.gguf", "/b.gguf"}, NumCtx: 8192, NumBatch: 256,
 			NumGPU: -1, NumThread: 6, NoMmap: true, Mlock: true, Parallel: 4, EmbeddingOnly: true, FlashAttention: "on", KVCacheType: "q8_0", Verbose: true},
 	}

@@ -54,7 +54,9 @@ func Load(ctx context.Context, o runner.LoadOptions, log io.Writer) (*Engine, er
 	mp.NumGPULayers = o.NumGPU
 	mp.UseMMap = !o.NoMmap
 	mp.UseMLock = o.Mlock
-	model, err := llama.LoadModel(ctx, o.Model, mp)
+	// a split GGUF's parts are loaded by path: blob names are digests,
+	// which llama.cpp cannot discover by its -0000N-of-0000M naming
+	model, err := llama.LoadModelSplits(ctx, append([]string{o.Model}, o.Parts...), mp)
 	if err != nil {
 		return nil, fmt.Errorf("load model %s: %w", o.Model, err)
 	}
