@@ -163,11 +163,8 @@ func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request, _ httprout
 	if err := decode(r, &req); err != nil {
 		return nil, err
 	}
-	if req.Model == "" {
-		req.Model = req.Name
-	}
-	if req.Model == "" {
-		return nil, fmt.Errorf("%w: model is required", ErrBadRequest)
+	if err := requireModel(&req.Model, req.Name); err != nil {
+		return nil, err
 	}
 	if err := s.opts.Models.Delete(r.Context(), req.Model); err != nil {
 		if errors.Is(err, ErrNotFound) {
@@ -176,6 +173,18 @@ func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request, _ httprout
 		return nil, err
 	}
 	return nil, nil
+}
+
+// requireModel fills an empty model field from name, its older spelling
+// that Ollama's clients still send; a request with neither is a bad request.
+func requireModel(model *string, name string) error {
+	if *model == "" {
+		*model = name
+	}
+	if *model == "" {
+		return fmt.Errorf("%w: model is required", ErrBadRequest)
+	}
+	return nil
 }
 
 var digestRE = regexp.MustCompile(`^sha256:[a-f0-9]{64}$`)

@@ -32,11 +32,8 @@ func (s *Server) handleCreate(w http.ResponseWriter, r *http.Request, _ httprout
 	if err := decode(r, &req); err != nil {
 		return nil, err
 	}
-	if req.Model == "" {
-		req.Model = req.Name
-	}
-	if req.Model == "" {
-		return nil, fmt.Errorf("%w: model is required", ErrBadRequest)
+	if err := requireModel(&req.Model, req.Name); err != nil {
+		return nil, err
 	}
 	for name, d := range req.Files {
 		if !digestRE.MatchString(d) {
@@ -83,11 +80,8 @@ func (s *Server) handlePull(w http.ResponseWriter, r *http.Request, _ httprouter
 	if err := decode(r, &req); err != nil {
 		return nil, err
 	}
-	if req.Model == "" {
-		req.Model = req.Name
-	}
-	if req.Model == "" {
-		return nil, fmt.Errorf("%w: model is required", ErrBadRequest)
+	if err := requireModel(&req.Model, req.Name); err != nil {
+		return nil, err
 	}
 	if s.opts.Transfers == nil {
 		return nil, fmt.Errorf("%w: this server cannot pull", ErrNotImplemented)
@@ -102,11 +96,8 @@ func (s *Server) handlePush(w http.ResponseWriter, r *http.Request, _ httprouter
 	if err := decode(r, &req); err != nil {
 		return nil, err
 	}
-	if req.Model == "" {
-		req.Model = req.Name
-	}
-	if req.Model == "" {
-		return nil, fmt.Errorf("%w: model is required", ErrBadRequest)
+	if err := requireModel(&req.Model, req.Name); err != nil {
+		return nil, err
 	}
 	if s.opts.Transfers == nil {
 		return nil, fmt.Errorf("%w: this server cannot push", ErrNotImplemented)
