@@ -69,26 +69,33 @@ func (s *Server) handleShow(w http.ResponseWriter, r *http.Request, _ httprouter
 	}, nil
 }
 
-// parametersText formats parameters as /api/show's "parameters": one
-// "name value" line each, names padded to 30 columns, strings quoted.
-func parametersText(o api.Options) string {
+// eachParameter calls fn with every option set in o, in name order, and
+// its value as text: strings quoted, and a list (stop) as one call per
+// value.
+func eachParameter(o api.Options, fn func(name, value string)) {
 	mp := o.Map()
 	names := make([]string, 0, len(mp))
 	for k := range mp {
 		names = append(names, k)
 	}
 	sort.Strings(names)
-	var b strings.Builder
 	for _, k := range names {
 		switch v := mp[k].(type) {
 		case []string:
 			for _, x := range v {
-				fmt.Fprintf(&b, "%-30s %s\n", k, strconv.Quote(x))
+				fn(k, strconv.Quote(x))
 			}
 		default:
-			fmt.Fprintf(&b, "%-30s %v\n", k, v)
+			fn(k, fmt.Sprint(v))
 		}
 	}
+}
+
+// parametersText formats parameters as /api/show's "parameters": one
+// "name value" line each, names padded to 30 columns, strings quoted.
+func parametersText(o api.Options) string {
+	var b strings.Builder
+	eachParameter(o, func(name, value string) { fmt.Fprintf(&b, "%-30s %s\n", name, value) })
 	return strings.TrimSuffix(b.String(), "\n")
 }
 
@@ -106,22 +113,7 @@ func modelfileText(m *Model) string {
 	if m.System != "" {
 		fmt.Fprintf(&b, "SYSTEM %s\n", quoteMultiline(m.System))
 	}
-	mp := m.Options.Map()
-	names := make([]string, 0, len(mp))
-	for k := range mp {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	for _, k := range names {
-		switch v := mp[k].(type) {
-		case []string:
-			for _, x := range v {
-				fmt.Fprintf(&b, "PARAMETER %s %s\n", k, strconv.Quote(x))
-			}
-		default:
-			fmt.Fprintf(&b, "PARAMETER %s %v\n", k, v)
-		}
-	}
+	eachParameter(m.Options, func(name, value string) { fmt.Fprintf(&b, "PARAMETER %s %s\n", name, value) })
 	for _, msg := range m.Messages {
 		fmt.Fprintf(&b, "MESSAGE %s %s\n", msg.Role, quoteMultiline(msg.Content))
 	}
