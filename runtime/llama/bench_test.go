@@ -33,6 +33,8 @@ import (
 //	OLM_BENCH_THREADS  threads (default: runtime.NumCPU())
 //	OLM_BENCH_PP, OLM_BENCH_TG, OLM_BENCH_REPS  (default 512, 128, 5)
 //	OLM_BENCH_ROUNDS   alternating rounds of both tools (default 3)
+//	OLM_BENCH_LOCK=1   run the binding's loop on a locked OS thread (one
+//	                   OpenMP team master), as a decode loop may do
 //
 // It prints wall-clock tokens/s and tokens per CPU-second; on a shared
 // machine only the second is stable.
@@ -121,6 +123,10 @@ func cpuTime() time.Duration {
 // prompt (random tokens, BOS first, output for the last token only) and of
 // tg single-token decodes from an empty cache.
 func olmBench(b *testing.B, m *llama.Model, threads, pp, tg, reps int) rates {
+	if os.Getenv("OLM_BENCH_LOCK") != "" {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+	}
 	ctx := context.Background()
 	rng := rand.New(rand.NewPCG(1, 2))
 	tok := func() llama.Token { return llama.Token(rng.IntN(m.NumVocab())) }
@@ -238,7 +244,7 @@ func BenchmarkVsLlamaBenchTiny(b *testing.B) {
 // the binding's fixed cost per generated token.
 func BenchmarkDecodeToken(b *testing.B) {
 	m := tiny(b)
-	c, err := llama.NewContext(m, llama.ContextParams{NumCtx: 1000, NumThreads: 1})
+	c, err := llama.NewContext(m, llama.ContextParams{NumCtx: 1000, NumThreads: envInt("OLM_BENCH_THREADS", 1)})
 	if err != nil {
 		b.Fatal(err)
 	}

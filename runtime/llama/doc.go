@@ -39,6 +39,11 @@
 // (build llama.cpp with OLM_CUDA=1). Without cgo (CGO_ENABLED=0) the package
 // still compiles, and every entry point returns ErrNoCGO.
 //
+// Threads: llama.cpp's CPU backend runs each Decode on an OpenMP team
+// started by the calling OS thread. A long-running decode loop should call
+// runtime.LockOSThread so that every Decode starts from the same thread
+// (and the same OpenMP team).
+//
 // Concurrency: a Model may be shared by goroutines for reading (metadata,
 // tokenization) and by several Contexts. A Context, Batch, Sampler or
 // ChatTemplates value must be used by one goroutine at a time. Close must
