@@ -42,10 +42,12 @@
 // With a projector (LoadOptions.Projector) a prompt may hold images:
 // runtime/llama decodes them (in Go) and libmtmd tokenizes the prompt into
 // text and image chunks. The task's prompt holds one placeholder per image
-// position; the loop decodes an image on its own, before the step's shared
-// batch, when its slot reaches it (text before it was decoded in an earlier
-// step). Image positions never count as a cached prefix, and prompts with
-// images are not truncated. LoRA adapters are loaded with the model and
+// position (negative, made from the image's hash and the position in it);
+// the loop decodes an image on its own, before the step's shared batch,
+// when its slot reaches it (text before it was decoded in an earlier step).
+// The prompt cache reuses an image when the next prompt has the same image
+// at the same place (the next turn of a chat); prompts with images are not
+// truncated. LoRA adapters are loaded with the model and
 // applied to the generation and embedding contexts.
 //
 // # Embeddings

@@ -290,7 +290,7 @@ type task struct {
 	numKeep    int
 	stops      []string
 	special    map[llama.Token]bool // tokens rendered as text (preserved tokens)
-	images     []imageSpan          // images in prompt (imageToken positions)
+	images     []imageSpan          // images in prompt (placeholder positions)
 	chunks     *llama.Chunks        // the images' chunks; nil without images
 	out        *outbox[genEvent]
 }
@@ -315,7 +315,7 @@ func (e *Engine) generate(t *task) error {
 		return fmt.Errorf("%w: empty prompt", runner.ErrBadRequest)
 	}
 	for _, tok := range t.prompt {
-		if tok == imageToken && t.chunks != nil {
+		if isImage(tok) && t.chunks != nil {
 			continue
 		}
 		if tok < 0 || int(tok) >= e.model.NumVocab() {

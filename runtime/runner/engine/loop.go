@@ -141,7 +141,7 @@ func (e *Engine) loop() {
 		// Images are decoded on their own, before the shared batch: the
 		// prompt tokens before an image were decoded in an earlier step.
 		for _, s := range slots {
-			for s.t != nil && s.state == slotPrompt && len(s.cache) < len(s.prompt) && s.prompt[len(s.cache)] == imageToken {
+			for s.t != nil && s.state == slotPrompt && len(s.cache) < len(s.prompt) && isImage(s.prompt[len(s.cache)]) {
 				e.evalImage(s)
 			}
 		}
@@ -167,7 +167,7 @@ func (e *Engine) loop() {
 			}
 			for len(s.cache) < len(s.prompt) && batch.Len() < batch.Cap() {
 				pos := len(s.cache)
-				if s.prompt[pos] == imageToken {
+				if isImage(s.prompt[pos]) {
 					break // decoded on its own in the next step
 				}
 				last := pos == len(s.prompt)-1
@@ -234,7 +234,7 @@ func bestSlot(slots []*slot, prompt []llama.Token) *slot {
 
 func commonPrefix(a, b []llama.Token) int {
 	n := 0
-	for n < len(a) && n < len(b) && a[n] == b[n] && a[n] != imageToken {
+	for n < len(a) && n < len(b) && a[n] == b[n] {
 		n++
 	}
 	return n
@@ -260,6 +260,11 @@ func (e *Engine) start(s *slot, t *task) error {
 	n := commonPrefix(s.cache, prompt)
 	if n >= len(prompt) {
 		n = len(prompt) - 1 // re-evaluate the last token to get its logits
+	}
+	for _, sp := range t.images {
+		if sp.start < n && n < sp.start+sp.n {
+			n = sp.start // an image is decoded whole
+		}
 	}
 	if !e.lctx.KVSeqRemove(s.id, n, -1) {
 		e.lctx.KVSeqRemove(s.id, -1, -1)
@@ -367,7 +372,7 @@ func (e *Engine) finish(s *slot, reason string, err error) {
 		}
 		ctx := make([]llama.Token, 0, len(s.prompt)+len(s.gen))
 		for _, tok := range s.prompt {
-			if tok != imageToken { // images are not tokens a client can send back
+			if !isImage(tok) { // images are not tokens a client can send back
 				ctx = append(ctx, tok)
 			}
 		}

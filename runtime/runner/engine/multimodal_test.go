@@ -181,9 +181,24 @@ func TestImages(t *testing.T) {
 		}
 	}
 	a2, _ := gen("Look: "+runner.ImageMarker+" What is it?", red)
-	b, _ := gen("Look: [img-0] What is it?", blue)
 	if a1 != a2 {
 		t.Errorf("the same image gave %q, then %q", a1, a2)
+	}
+	// The prompt cache keeps an image for the next turn, and only for the
+	// same image.
+	next, last := gen("Look: [img-0] What is it?"+a1+" And now?", red)
+	if last.PromptCached < imgTokens+4 {
+		t.Errorf("the next turn reused %d tokens, want the text and the image's %d", last.PromptCached, imgTokens)
+	}
+	fresh := start(t, runner.LoadOptions{Model: filepath.Join(dir, "model.gguf"), Projector: filepath.Join(dir, "mmproj.gguf"), NumCtx: 256})
+	want, _ := complete(t, fresh.Client(), runner.CompletionRequest{Prompt: "Look: [img-0] What is it?" + a1 + " And now?", Images: [][]byte{red}, Options: greedy(12)})
+	fresh.Close()
+	if next != want {
+		t.Errorf("with the cached image: %q, evaluated afresh: %q", next, want)
+	}
+	b, last := gen("Look: [img-0] What is it?", blue)
+	if last.PromptCached >= imgTokens {
+		t.Errorf("another image reused %d cached tokens: the image's positions matched", last.PromptCached)
 	}
 	if a1 == b {
 		t.Errorf("different images gave the same answer %q", a1)

@@ -5,19 +5,40 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/olmhq/olm/runtime/llama"
 	"github.com/olmhq/olm/runtime/runner"
 )
 
-// imageToken stands for one position of an image in a task's prompt and in
-// a slot's cache. It is never a vocabulary token, and commonPrefix stops at
-// it, so an image's KV entries are never reused for another prompt.
-const imageToken llama.Token = -1
+// Image positions in a task's prompt and a slot's cache hold negative
+// placeholders, never vocabulary tokens. Position j of an image gets a
+// value made from the image's content hash and j, so the prompt cache
+// (commonPrefix) reuses an image's KV entries for a later prompt with the
+// same image at the same place (the next turn of a chat), and a part of an
+// image left by a context shift never matches a whole one.
+func isImage(tok llama.Token) bool { return tok < 0 }
+
+// imagePlaceholder returns the placeholder of position j of the image whose
+// libmtmd chunk ID (a hex SHA-256 of the image file) is id.
+func imagePlaceholder(id string, j int) llama.Token {
+	var h uint32
+	if len(id) >= 8 {
+		if v, err := strconv.ParseUint(id[:8], 16, 32); err == nil {
+			h = uint32(v)
+		}
+	}
+	if h == 0 { // no usable ID: a value no other request has
+		h = uint32(imageSerial.Add(1)) * 2654435761
+	}
+	return -1 - llama.Token((h+uint32(j))&0x3fffffff)
+}
+
+var imageSerial atomic.Uint32
 
 // imageSpan is one image of a task's prompt: positions [start, start+n)
-// hold imageToken, and chunk is its index in the task's Chunks.
+// hold its placeholders, and chunk is its index in the task's Chunks.
 type imageSpan struct {
 	start, n, chunk int
 }
@@ -127,7 +148,7 @@ func (e *Engine) tokenize(text string, images [][]byte) ([]llama.Token, []imageS
 }
 
 // tokenizeImages tokenizes a prompt with images through the projector. It
-// returns the prompt with imageToken at the images' positions, the spans
+// returns the prompt with placeholders at the images' positions, the spans
 // of the images, and the chunks to evaluate them from (the caller closes
 // them, or hands them to a task).
 func (e *Engine) tokenizeImages(text string, images [][]byte) ([]llama.Token, []imageSpan, *llama.Chunks, error) {
@@ -167,7 +188,7 @@ func (e *Engine) tokenizeImages(text string, images [][]byte) ([]llama.Token, []
 		}
 		spans = append(spans, imageSpan{start: len(prompt), n: c.NumPos, chunk: i})
 		for j := 0; j < c.NumPos; j++ {
-			prompt = append(prompt, imageToken)
+			prompt = append(prompt, imagePlaceholder(c.ID, j))
 		}
 	}
 	// A template that writes BOS itself gets a second one from the
@@ -213,9 +234,7 @@ func (e *Engine) evalImage(s *slot) {
 		e.finish(s, "", fmt.Errorf("image: %w", err))
 		return
 	}
-	for range sp.n {
-		s.cache = append(s.cache, imageToken)
-	}
+	s.cache = append(s.cache, s.prompt[pos:pos+sp.n]...)
 	if last {
 		tok, err := s.smp.Sample(e.lctx, -1)
 		if err != nil {
