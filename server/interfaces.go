@@ -29,6 +29,9 @@ type Model struct {
 
 	// WeightsPath is the path of the GGUF file (the first part of a split GGUF).
 	WeightsPath string
+	// WeightsParts are the paths of a split GGUF's other parts, in order
+	// (none for a whole GGUF).
+	WeightsParts []string
 	// ProjectorPath is the multimodal projector GGUF ("" for none).
 	ProjectorPath string
 	// AdapterPaths are LoRA adapters, applied in order.

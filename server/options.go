@@ -49,6 +49,7 @@ func sampling(o api.Options) runner.Sampling {
 func loadOptions(m *Model, o api.Options, embeddingOnly bool) runner.LoadOptions {
 	l := runner.LoadOptions{
 		Model:         m.WeightsPath,
+		Parts:         m.WeightsParts,
 		Projector:     m.ProjectorPath,
 		Adapters:      m.AdapterPaths,
 		EmbeddingOnly: embeddingOnly,

@@ -122,6 +122,13 @@ func (s *Models) fromInfo(info *build.Info) (*server.Model, error) {
 	if m.WeightsPath, err = s.Store.BlobPath(om.Weights[0].Digest); err != nil {
 		return nil, err
 	}
+	for _, w := range om.Weights[1:] { // the other parts of a split GGUF
+		p, err := s.Store.BlobPath(w.Digest)
+		if err != nil {
+			return nil, err
+		}
+		m.WeightsParts = append(m.WeightsParts, p)
+	}
 	if len(om.Projectors) > 0 {
 		if m.ProjectorPath, err = s.Store.BlobPath(om.Projectors[0].Digest); err != nil {
 			return nil, err
