@@ -40,17 +40,32 @@ func DecodeImage(data []byte) (rgb []byte, width, height int, err error) {
 	b := img.Bounds()
 	w, h := b.Dx(), b.Dy()
 	// Non-premultiplied, alpha dropped: the colors stb_image gives
-	// llama.cpp's own tools for an RGB load.
-	px, ok := img.(*image.NRGBA)
-	if !ok || px.Rect.Min != (image.Point{}) {
-		px = image.NewNRGBA(image.Rect(0, 0, w, h))
-		draw.Draw(px, px.Rect, img, b.Min, draw.Src)
+	// llama.cpp's own tools for an RGB load. An opaque image goes through
+	// RGBA (the same values), for which draw has fast paths (JPEG's YCbCr).
+	var pix []byte
+	var stride int
+	if o, ok := img.(interface{ Opaque() bool }); ok && o.Opaque() {
+		px, ok := img.(*image.RGBA)
+		if !ok || px.Rect.Min != (image.Point{}) {
+			px = image.NewRGBA(image.Rect(0, 0, w, h))
+			draw.Draw(px, px.Rect, img, b.Min, draw.Src)
+		}
+		pix, stride = px.Pix, px.Stride
+	} else {
+		px, ok := img.(*image.NRGBA)
+		if !ok || px.Rect.Min != (image.Point{}) {
+			px = image.NewNRGBA(image.Rect(0, 0, w, h))
+			draw.Draw(px, px.Rect, img, b.Min, draw.Src)
+		}
+		pix, stride = px.Pix, px.Stride
 	}
-	rgb = make([]byte, 0, w*h*3)
+	rgb = make([]byte, w*h*3)
+	o := 0
 	for y := 0; y < h; y++ {
-		row := px.Pix[y*px.Stride : y*px.Stride+w*4]
-		for x := 0; x < w*4; x += 4 {
-			rgb = append(rgb, row[x], row[x+1], row[x+2])
+		row := pix[y*stride : y*stride+w*4]
+		for x := 0; x < len(row); x += 4 {
+			rgb[o], rgb[o+1], rgb[o+2] = row[x], row[x+1], row[x+2]
+			o += 3
 		}
 	}
 	return rgb, w, h, nil
