@@ -9,6 +9,7 @@ import (
 
 	"github.com/olmhq/olm/internal/testenv"
 	"github.com/olmhq/olm/internal/testmodel"
+	"github.com/olmhq/olm/internal/testolm"
 )
 
 // TestCLI drives `olm run`, `olm ps` and `olm stop` against a real server.
@@ -17,21 +18,12 @@ func TestCLI(t *testing.T) {
 		t.Skip("starts a server and loads a model")
 	}
 	testenv.LlamaDir(t)
-	root := testenv.RepoRoot(t)
 	gguf := testmodel.Tiny(t)
-	bin := buildOlm(t, root)
+	bin := testolm.Build(t)
 	home := filepath.Join(t.TempDir(), "h")
 	env := []string{"OLM_HOME=" + home}
-	mf := filepath.Join(t.TempDir(), "Modelfile")
-	if err := os.WriteFile(mf, []byte("FROM "+gguf+"\nPARAMETER num_predict 12\nPARAMETER temperature 0\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	create := exec.Command(bin, "create", "tiny", "-f", mf)
-	create.Env = append(os.Environ(), env...)
-	if out, err := create.CombinedOutput(); err != nil {
-		t.Fatalf("olm create: %v\n%s", err, out)
-	}
-	url := serve(t, bin, env)
+	testolm.Create(t, bin, env, "tiny", "FROM "+gguf+"\nPARAMETER num_predict 12\nPARAMETER temperature 0\n")
+	url := testolm.Serve(t, bin, env, serveWait)
 	host := strings.TrimPrefix(url, "http://")
 	olm := func(stdin string, args ...string) (string, string, error) {
 		cmd := exec.Command(bin, args...)

@@ -6,14 +6,13 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/olmhq/olm/internal/testenv"
 	"github.com/olmhq/olm/internal/testmodel"
+	"github.com/olmhq/olm/internal/testolm"
 )
 
 // TestDisconnectFreesSlot checks, with one slot (OLM_NUM_PARALLEL=1), that
@@ -25,19 +24,11 @@ func TestDisconnectFreesSlot(t *testing.T) {
 		t.Skip("starts a server and loads a model")
 	}
 	testenv.LlamaDir(t)
-	bin := buildOlm(t, testenv.RepoRoot(t))
+	bin := testolm.Build(t)
 	home := filepath.Join(t.TempDir(), "h")
 	env := []string{"OLM_HOME=" + home, "OLM_NUM_PARALLEL=1"}
-	mf := filepath.Join(t.TempDir(), "Modelfile")
-	if err := os.WriteFile(mf, []byte("FROM "+testmodel.Tiny(t)+"\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	create := exec.Command(bin, "create", "tiny", "-f", mf)
-	create.Env = append(os.Environ(), env...)
-	if out, err := create.CombinedOutput(); err != nil {
-		t.Fatalf("olm create: %v\n%s", err, out)
-	}
-	url := serve(t, bin, env)
+	testolm.Create(t, bin, env, "tiny", "FROM "+testmodel.Tiny(t)+"\n")
+	url := testolm.Serve(t, bin, env, serveWait)
 
 	// Same load options every time, so every request uses the one runner.
 	generate := func(ctx context.Context, numPredict int, firstChunk chan<- struct{}) (int, error) {

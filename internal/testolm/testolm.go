@@ -1,0 +1,146 @@
+package testolm
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/olmhq/olm/internal/testenv"
+)
+
+var (
+	buildOnce sync.Once
+	binDir    string
+	olmBin    string
+	buildErr  error
+)
+
+// Build builds ./cmd/olm of this checkout with cgo (so its runner can load
+// models), once per test process, and returns the binary's path. The binary
+// is in a temporary folder that Cleanup removes.
+func Build(tb testing.TB) string {
+	tb.Helper()
+	root := testenv.RepoRoot(tb)
+	buildOnce.Do(func() {
+		binDir, buildErr = os.MkdirTemp("", "olm-test-bin")
+		if buildErr != nil {
+			return
+		}
+		olmBin = filepath.Join(binDir, "olm")
+		cmd := exec.Command("go", "build", "-o", olmBin, "./cmd/olm")
+		cmd.Dir = root
+		cmd.Env = append(cmd.Environ(), "CGO_ENABLED=1")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build ./cmd/olm: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		tb.Fatal(buildErr)
+	}
+	return olmBin
+}
+
+// Cleanup removes the binary Build made, if any. Call it from TestMain
+// after m.Run.
+func Cleanup() {
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+}
+
+// Create writes modelfile to a Modelfile in a temporary folder and runs
+// `bin create name -f Modelfile args...` with env added to the
+// environment, failing the test if it fails.
+func Create(tb testing.TB, bin string, env []string, name, modelfile string, args ...string) {
+	tb.Helper()
+	mf := filepath.Join(tb.TempDir(), "Modelfile")
+	if err := os.WriteFile(mf, []byte(modelfile), 0o644); err != nil {
+		tb.Fatal(err)
+	}
+	cmd := exec.Command(bin, append([]string{"create", name, "-f", mf}, args...)...)
+	cmd.Env = append(cmd.Environ(), env...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		tb.Fatalf("olm create: %v\n%s", err, out)
+	}
+}
+
+// Serve starts `bin serve` with env added to the environment and OLM_HOST
+// set to a free loopback port, waits up to wait until it answers, and
+// returns its base URL ("http://127.0.0.1:<port>").
+func Serve(tb testing.TB, bin string, env []string, wait time.Duration) string {
+	tb.Helper()
+	addr := FreeAddr(tb)
+	cmd := exec.Command(bin, "serve")
+	cmd.Env = append(append(cmd.Environ(), env...), "OLM_HOST="+addr)
+	url := "http://" + addr
+	Start(tb, cmd, url+"/", wait)
+	return url
+}
+
+// FreeAddr returns a loopback address ("127.0.0.1:<port>") whose port was
+// free when it was called.
+func FreeAddr(tb testing.TB) string {
+	tb.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// Start starts cmd (its output collected in a log) and waits up to wait
+// until GET health answers 200; it fails the test, with the log, if the
+// process exits first or the time runs out. When the test ends the process
+// gets SIGTERM, and is killed if it has not exited 15 seconds later; if the
+// test failed its log is logged.
+func Start(tb testing.TB, cmd *exec.Cmd, health string, wait time.Duration) {
+	tb.Helper()
+	name := filepath.Base(cmd.Path)
+	if len(cmd.Args) > 1 {
+		name += " " + cmd.Args[1]
+	}
+	var log bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &log, &log
+	if err := cmd.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	tb.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(15 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+		if tb.Failed() {
+			tb.Logf("%s log:\n%s", name, log.String())
+		}
+	})
+	deadline := time.Now().Add(wait)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-done:
+			tb.Fatalf("%s exited: %v\n%s", name, err, log.String())
+		default:
+		}
+		if resp, err := http.Get(health); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	tb.Fatalf("%s did not answer GET %s within %v\n%s", name, health, wait, log.String())
+}
