@@ -24,6 +24,10 @@
 //     calls. JSONSchemaToGrammar converts a JSON schema to GBNF.
 //   - LoRA: adapters (Modelfile ADAPTER) loaded with Model.LoadLoRA and
 //     applied with Context.SetLoRA.
+//   - Projector: a multimodal projector (mmproj) through llama.cpp's libmtmd:
+//     Model.LoadProjector, Projector.NewBitmap (images decoded in Go by
+//     DecodeImage), Projector.Tokenize (text with image markers → Chunks)
+//     and Context.EvalChunk (an image's embeddings into a sequence).
 //   - Quantize: llama_model_quantize for olm's quantize helper.
 //
 // Every C resource has an explicit, idempotent Close; a finalizer frees what
