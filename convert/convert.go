@@ -1,16 +1,17 @@
 package convert
 
 import (
-	"bufio"
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
 	"os"
 	"path/filepath"
 	goruntime "runtime"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"unsafe"
@@ -353,11 +354,9 @@ func ConvertFile(ctx context.Context, dir, path string, opts Options) error {
 		return err
 	}
 	defer os.Remove(tmp.Name())
-	bw := bufio.NewWriterSize(tmp, 1<<20)
-	err = Convert(ctx, dir, bw, opts)
-	if err == nil {
-		err = bw.Flush()
-	}
+	// No buffer here: the GGUF writer buffers the small writes and passes
+	// the tensor data chunks through.
+	err = Convert(ctx, dir, tmp, opts)
 	if err == nil {
 		err = tmp.Sync()
 	}
@@ -430,6 +429,9 @@ func (p *plan) emit(ctx context.Context, w io.Writer, buf, out []byte, progress 
 		}
 		return nil
 	}
+	if m := p.src.file.data; m != nil {
+		return p.emitMapped(ctx, w, m, p.src.begin, total, buf, out, progress)
+	}
 	chunk := len(buf) / es * es
 	// A reader goroutine fills buffers ahead while this one converts and
 	// writes, so reading overlaps with converting and writing.
@@ -479,7 +481,7 @@ func (p *plan) emit(ctx context.Context, w io.Writer, buf, out []byte, progress 
 		switch {
 		case srcType == dstType && !p.addOne:
 		case elemSize(srcType) == 2 && elemSize(dstType) == 2 && !p.addOne:
-			convert16(f.b, f.b, srcType) // BF16 <-> F16 in place: same size
+			convert16(f.b, f.b, srcType) // BF16 <-> F16 in place: same size; memory, no fault
 		default:
 			o = convertElems(out[:0], f.b, srcType, dstType, p.addOne)
 		}
@@ -568,8 +570,10 @@ const convertParts = 8
 // convert16 converts n = len(src)/2 BF16 values to F16 or F16 to BF16
 // (srcType says which) into out[:2n]; out may be src itself. Large inputs
 // are split into contiguous ranges converted by up to GOMAXPROCS
-// goroutines, each writing its own range of out, so the order is kept.
-func convert16(out, src []byte, srcType string) {
+// goroutines, each writing its own range of out, so the order is kept. A
+// memory fault reading src (a mapped file truncated meanwhile) is returned
+// as an error once every goroutine is done.
+func convert16(out, src []byte, srcType string) error {
 	tablesOnce.Do(initTables)
 	table := bf16ToF16
 	if srcType == "F16" {
@@ -577,7 +581,7 @@ func convert16(out, src []byte, srcType string) {
 	}
 	n := len(src) / 2
 	if n == 0 {
-		return
+		return nil
 	}
 	out = out[:2*n]
 	if !littleEndian {
@@ -585,30 +589,33 @@ func convert16(out, src []byte, srcType string) {
 		for i := 0; i < 2*n; i += 2 {
 			le.PutUint16(out[i:], table[le.Uint16(src[i:])])
 		}
-		return
+		return nil
 	}
 	// The host is little endian like the files: view the bytes as uint16s.
 	in16 := unsafe.Slice((*uint16)(unsafe.Pointer(&src[0])), n)
 	out16 := unsafe.Slice((*uint16)(unsafe.Pointer(&out[0])), n)
-	run := func(o, in []uint16) {
+	run := func(o, in []uint16) (err error) {
+		defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+		defer faultError(&err, "tensor data")
 		if srcType == "BF16" {
 			bf16ToF16Words(o, in, table)
-			return
+			return nil
 		}
 		o = o[:len(in)]
 		for i, x := range in {
 			o[i] = table[x]
 		}
+		return nil
 	}
 	parts := 1
 	if n >= 1<<17 {
 		parts = min(goruntime.GOMAXPROCS(0), convertParts)
 	}
 	if parts == 1 {
-		run(out16, in16)
-		return
+		return run(out16, in16)
 	}
 	var wg sync.WaitGroup
+	errs := make([]error, parts)
 	for p := 1; p < parts; p++ {
 		// Ranges start at multiples of 8 values (16 bytes), so the 64-bit
 		// views stay aligned as the buffers are.
@@ -616,10 +623,11 @@ func convert16(out, src []byte, srcType string) {
 		if p == parts-1 {
 			hi = n
 		}
-		wg.Go(func() { run(out16[lo:hi], in16[lo:hi]) })
+		wg.Go(func() { errs[p] = run(out16[lo:hi], in16[lo:hi]) })
 	}
-	run(out16[:n/parts&^7], in16[:n/parts&^7])
+	errs[0] = run(out16[:n/parts&^7], in16[:n/parts&^7])
 	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // convertElems appends src (elements of srcType) converted to dstType,
@@ -632,7 +640,7 @@ func convertElems(dst, src []byte, srcType, dstType string, addOne bool) []byte 
 	if !addOne && (srcType == "BF16" && dstType == "F16" || srcType == "F16" && dstType == "BF16") {
 		start := len(dst)
 		dst = append(dst, make([]byte, len(src)/2*2)...)
-		convert16(dst[start:], src, srcType)
+		convert16(dst[start:], src, srcType) // src is memory: no fault to report
 		return dst
 	}
 	es := elemSize(srcType)

@@ -727,3 +727,40 @@ func TestConvert16Exhaustive(t *testing.T) {
 		}
 	}
 }
+
+// TestMappedFileTruncated: a safetensors file cut short while it is being
+// converted (its mapping now faults) gives an error, not a crash, both in
+// the parallel BF16→F16 conversion and when bytes pass through.
+func TestMappedFileTruncated(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "x.safetensors")
+	const size = 4 << 20
+	if err := os.WriteFile(p, bytes.Repeat([]byte{0x80, 0x3f}, size/2), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	m := mapFile(f, size)
+	if m == nil {
+		t.Fatal("cannot map the file")
+	}
+	defer unmapFile(m)
+	out := make([]byte, size)
+	if err := convert16(out, m, "BF16"); err != nil || binary.LittleEndian.Uint16(out) != 0x3c00 {
+		t.Fatalf("convert16 of the intact file: %#04x, %v", binary.LittleEndian.Uint16(out), err)
+	}
+	if err := os.Truncate(p, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := convert16(out, m, "BF16"); err == nil || !errors.Is(err, ErrInvalid) {
+		t.Fatalf("convert16 of a truncated mapping: %v", err)
+	}
+	pl := &plan{src: &stTensor{Name: "x", DType: "F16", file: &stFile{data: m}}, info: gguf.TensorInfo{Name: "x", Type: gguf.TensorF16}}
+	var sink bytes.Buffer
+	err = pl.emitMapped(context.Background(), &sink, m, 0, size, make([]byte, chunkSize), nil, func(int) {})
+	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "changed while being converted") {
+		t.Fatalf("pass-through of a truncated mapping: %v", err)
+	}
+}

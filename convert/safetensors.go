@@ -43,6 +43,7 @@ func (t *stTensor) section() *io.SectionReader {
 type stFile struct {
 	path string
 	f    *os.File
+	data []byte // the file mapped read-only, or nil (see mmap.go)
 }
 
 var dtypeSizes = map[string]int64{
@@ -120,6 +121,8 @@ type checkpoint struct {
 func (c *checkpoint) Close() error {
 	var first error
 	for _, f := range c.files {
+		unmapFile(f.data)
+		f.data = nil
 		if err := f.f.Close(); err != nil && first == nil {
 			first = err
 		}
@@ -196,6 +199,7 @@ func openCheckpoint(dir string) (*checkpoint, error) {
 			c.Close()
 			return nil, err
 		}
+		sf.data = mapFile(f, fi.Size())
 		for i := range ts {
 			t := &ts[i]
 			t.file = sf

@@ -32,6 +32,7 @@ func (f *File) Header() Header {
 // Writer is not safe for concurrent use.
 type Writer struct {
 	w         *bufio.Writer
+	dst       io.Writer // what w writes to, for large writes that bypass it
 	tensors   []TensorInfo
 	align     int64
 	cur       int   // index of the tensor being written
@@ -46,7 +47,7 @@ type Writer struct {
 // NewWriter checks h, writes the header to w and returns a Writer for the
 // tensor data. Output is buffered; Close flushes it.
 func NewWriter(w io.Writer, h Header) (*Writer, error) {
-	gw := &Writer{w: bufio.NewWriterSize(w, 1<<20), align: DefaultAlignment}
+	gw := &Writer{w: bufio.NewWriterSize(w, 1<<20), dst: w, align: DefaultAlignment}
 	if h.Version == 0 {
 		h.Version = 3
 	}
@@ -184,8 +185,14 @@ func (w *Writer) pad() error {
 	return err
 }
 
+// directWrite is the size from which Write passes data to the underlying
+// writer directly rather than through its buffer.
+const directWrite = 64 << 10
+
 // Write writes tensor data: the bytes of the tensors in header order,
 // without padding. Writing more bytes than the tensors hold is an error.
+// Writes of 64 KiB or more go to the underlying writer directly (after
+// what is buffered), without a copy.
 func (w *Writer) Write(p []byte) (int, error) {
 	if w.err != nil {
 		return 0, w.err
@@ -200,7 +207,17 @@ func (w *Writer) Write(p []byte) (int, error) {
 			return total, w.err
 		}
 		n := int(min(int64(len(p)), w.left))
-		m, err := w.w.Write(p[:n])
+		var m int
+		var err error
+		if n >= directWrite {
+			// Large writes (tensor data in chunks) go straight through
+			// instead of being copied into the buffer first.
+			if err = w.w.Flush(); err == nil {
+				m, err = w.dst.Write(p[:n])
+			}
+		} else {
+			m, err = w.w.Write(p[:n])
+		}
 		total += m
 		w.written += int64(m)
 		w.left -= int64(m)
