@@ -200,19 +200,6 @@ func fileSHA(t *testing.T, p string) string {
 	return hex.EncodeToString(s[:])
 }
 
-func tool(t *testing.T, reg *regtest.Registry, dir, name string, args ...string) string {
-	t.Helper()
-	args = append(args, reg.ToolFlags(name)...)
-	cmd := exec.Command(testenv.Tool(t, name), args...)
-	cmd.Env = append(os.Environ(), reg.Env()...)
-	cmd.Dir = dir
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
-	}
-	return string(out)
-}
-
 // localTool runs a CLI on local files only.
 func localTool(t *testing.T, dir, name string, args ...string) string {
 	t.Helper()
@@ -268,13 +255,13 @@ func TestRoundTrip(t *testing.T) {
 			e.checkStoreSound(t)
 
 			// crane reads the manifest byte for byte.
-			got := tool(t, reg, t.TempDir(), "crane", "manifest", name)
+			got := reg.Tool(t, t.TempDir(), "crane", "manifest", name)
 			if digest.FromString(got) != md.Digest {
 				t.Fatalf("crane manifest differs:\n%s", got)
 			}
 			// oras pull writes the GGUF under its file name.
 			dir := t.TempDir()
-			tool(t, reg, dir, "oras", "pull", name)
+			reg.Tool(t, dir, "oras", "pull", name)
 			if fileSHA(t, filepath.Join(dir, testmodel.TinyName)) != fileSHA(t, testmodel.Tiny(t)) {
 				t.Fatal("oras pulled different weights")
 			}
@@ -348,7 +335,7 @@ func TestPullForeignFormats(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "model.gguf"), ggufBytes, 0o644)
 	os.WriteFile(filepath.Join(dir, "config.json"), []byte(`{"descriptor":{"name":"tiny"},"config":{"architecture":"llama","format":"gguf","paramSize":"0.5M"},"modelfs":{"type":"layers","diffIds":["sha256:`+fileSHA(t, gguf)+`"]}}`), 0o644)
 	orasRef := reg.Ref("oras/tiny", "v1")
-	tool(t, reg, dir, "oras", "push", orasRef, "--artifact-type", oci.ArtifactTypeModelPack,
+	reg.Tool(t, dir, "oras", "push", orasRef, "--artifact-type", oci.ArtifactTypeModelPack,
 		"--config", "config.json:"+oci.MediaTypeModelPackConfig, "model.gguf:"+oci.MediaTypeModelPackWeightRaw)
 
 	push := func(repo string, mt string, data []byte) ocispec.Descriptor {
@@ -450,7 +437,7 @@ func TestCopyRegistryToRegistry(t *testing.T) {
 	if len(fresh.blobsOf(t)) != 0 {
 		t.Fatal("cp registry to registry stored blobs locally")
 	}
-	got := tool(t, reg, t.TempDir(), "crane", "digest", dst)
+	got := reg.Tool(t, t.TempDir(), "crane", "digest", dst)
 	if strings.TrimSpace(got) != md.Digest.String() {
 		t.Fatalf("copied digest %s, want %s", got, md.Digest)
 	}

@@ -10,7 +10,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -20,7 +19,6 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
-	"github.com/olmhq/olm/internal/testenv"
 	"github.com/olmhq/olm/internal/testmodel"
 	"github.com/olmhq/olm/oci"
 	"github.com/olmhq/olm/registry-test/regtest"
@@ -39,20 +37,6 @@ func fetcher(reg *regtest.Registry, repo string) oci.Fetcher {
 		}
 		return io.ReadAll(io.LimitReader(resp.Body, d.Size+1))
 	}
-}
-
-// tool runs a CLI with the registry's credentials and CA in dir.
-func tool(t *testing.T, reg *regtest.Registry, dir, name string, args ...string) string {
-	t.Helper()
-	args = append(args, reg.ToolFlags(name)...)
-	cmd := exec.Command(testenv.Tool(t, name), args...)
-	cmd.Env = append(os.Environ(), reg.Env()...)
-	cmd.Dir = dir
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
-	}
-	return string(out)
 }
 
 func fileDigest(t *testing.T, path string) (digest.Digest, int64) {
@@ -88,7 +72,7 @@ func TestOrasPushedModelPack(t *testing.T) {
 			config := `{"descriptor":{"name":"tiny","family":"llama","licenses":["MIT"]},"modelfs":{"type":"layers","diffIds":[]},"config":{"architecture":"llama","format":"gguf","paramSize":"0.5M","quantization":"F16","capabilities":{"inputTypes":["text"],"outputTypes":["text"]}}}`
 			os.WriteFile(filepath.Join(dir, "config.json"), []byte(config), 0o644)
 			os.WriteFile(filepath.Join(dir, "template"), []byte("{{ .Prompt }}"), 0o644)
-			tool(t, reg, dir, "oras", "push",
+			reg.Tool(t, dir, "oras", "push",
 				"--artifact-type", oci.ArtifactTypeModelPack,
 				"--config", "config.json:"+oci.MediaTypeModelPackConfig,
 				reg.Ref("team/tiny", "v1"),
@@ -185,15 +169,15 @@ func TestOlmManifestsThroughCraneAndOras(t *testing.T) {
 
 			// crane reads exactly what olm wrote.
 			dir := t.TempDir()
-			got := tool(t, reg, dir, "crane", "manifest", reg.Ref(repo, "v1"))
+			got := reg.Tool(t, dir, "crane", "manifest", reg.Ref(repo, "v1"))
 			if got != string(manifest) {
 				t.Fatalf("crane manifest differs:\n%s\n%s", got, manifest)
 			}
-			if d := strings.TrimSpace(tool(t, reg, dir, "crane", "digest", reg.Ref(repo, "v1"))); d != md.String() {
+			if d := strings.TrimSpace(reg.Tool(t, dir, "crane", "digest", reg.Ref(repo, "v1"))); d != md.String() {
 				t.Fatalf("crane digest %s, want %s", d, md)
 			}
 			// crane copies it to another repository unchanged.
-			tool(t, reg, dir, "crane", "copy", reg.Ref(repo, "v1"), reg.Ref(repo+"-copy", "v1"))
+			reg.Tool(t, dir, "crane", "copy", reg.Ref(repo, "v1"), reg.Ref(repo+"-copy", "v1"))
 			copied, _, err := reg.GetManifest(ctx, repo+"-copy", "v1")
 			if err != nil || !bytes.Equal(copied, manifest) {
 				t.Fatalf("crane copy changed the manifest (%v):\n%s", err, copied)
@@ -209,7 +193,7 @@ func TestOlmManifestsThroughCraneAndOras(t *testing.T) {
 
 			// oras pull writes titled layers out; the GGUF arrives intact
 			// under its name (Ollama manifests carry no names: nothing to write).
-			tool(t, reg, dir, "oras", "pull", "-o", "out", reg.Ref(repo, "v1"))
+			reg.Tool(t, dir, "oras", "pull", "-o", "out", reg.Ref(repo, "v1"))
 			pulled := filepath.Join(dir, "out", "tiny.gguf")
 			if f == oci.FormatOllama {
 				if _, err := os.Stat(pulled); err == nil {

@@ -33,7 +33,7 @@ func TestOrasPushedModelKit(t *testing.T) {
 	tw.Close()
 	os.WriteFile(filepath.Join(dir, "model.tar"), archive.Bytes(), 0o644)
 	os.WriteFile(filepath.Join(dir, "Kitfile.json"), []byte(`{"manifestVersion":"1.0.0","package":{"name":"tiny-kit","license":"MIT"},"model":{"name":"tiny","path":"models/tiny.gguf","framework":"llama.cpp"}}`), 0o644)
-	tool(t, reg, dir, "oras", "push", "--disable-path-validation",
+	reg.Tool(t, dir, "oras", "push", "--disable-path-validation",
 		"--artifact-type", oci.ArtifactTypeKitOps,
 		"--config", "Kitfile.json:"+oci.MediaTypeKitOpsConfig,
 		reg.Ref("kit/tiny", "v1"), "model.tar:"+oci.MediaTypeKitOpsModelTar)

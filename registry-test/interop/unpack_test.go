@@ -61,7 +61,7 @@ func TestPulledModelKitRuns(t *testing.T) {
 			os.WriteFile(filepath.Join(dir, "model.tar"), archive.Bytes(), 0o644)
 			os.WriteFile(filepath.Join(dir, "Kitfile.json"), []byte(`{"manifestVersion":"1.0.0","package":{"name":"tiny-kit","license":"MIT"},"model":{"name":"tiny","path":"./models/tiny.gguf","framework":"llama.cpp"}}`), 0o644)
 			repo := "kit/tiny-" + map[bool]string{false: "tar", true: "tgz"}[tc.zip]
-			tool(t, reg, dir, "oras", "push", "--disable-path-validation",
+			reg.Tool(t, dir, "oras", "push", "--disable-path-validation",
 				"--artifact-type", oci.ArtifactTypeKitOps,
 				"--config", "Kitfile.json:"+oci.MediaTypeKitOpsConfig,
 				reg.Ref(repo, "v1"), "model.tar:"+tc.mediaType)

@@ -506,3 +506,20 @@ func (r *Registry) ToolFlags(tool string) []string {
 	}
 	return nil
 }
+
+// Tool runs the oras or crane CLI (testenv.Tool finds it) in dir with args
+// and this registry's ToolFlags, in an environment with Env added, and
+// returns its combined output; it fails the test, with that output, if the
+// CLI fails.
+func (r *Registry) Tool(t testing.TB, dir, name string, args ...string) string {
+	t.Helper()
+	args = append(args, r.ToolFlags(name)...)
+	cmd := exec.Command(testenv.Tool(t, name), args...)
+	cmd.Env = append(os.Environ(), r.Env()...)
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
