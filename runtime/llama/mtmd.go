@@ -213,9 +213,8 @@ func (p *Projector) NewBitmap(data []byte) (*Bitmap, error) {
 	if err != nil {
 		return nil, err
 	}
-	buf := C.CBytes(rgb)
-	defer C.free(buf)
-	bm := C.mtmd_bitmap_init(C.uint32_t(w), C.uint32_t(h), (*C.uchar)(buf))
+	// mtmd_bitmap_init copies the pixels: a Go pointer for the call is fine.
+	bm := C.mtmd_bitmap_init(C.uint32_t(w), C.uint32_t(h), (*C.uchar)(unsafe.Pointer(&rgb[0])))
 	if bm == nil {
 		return nil, fmt.Errorf("%w: libmtmd could not take a %d×%d image", ErrImage, w, h)
 	}
