@@ -148,13 +148,7 @@ func fetchSequential(ctx context.Context, repo *remote.Repository, desc ocispec.
 	if err != nil {
 		return err
 	}
-	c := &counter{desc: desc, rep: rep}
-	c.n.Store(off)
-	if off > 0 {
-		rep.emit(desc, StatusResumed, off, nil)
-	} else {
-		rep.emit(desc, StatusStart, 0, nil)
-	}
+	c := startCounter(desc, rep, off)
 	buf := make([]byte, 1<<20)
 	for attempt := 0; ; attempt++ {
 		if off == desc.Size {
@@ -200,14 +194,7 @@ func fetchSequential(ctx context.Context, repo *remote.Repository, desc ocispec.
 			return err
 		}
 	}
-	if err := w.Commit(ctx, ""); err != nil {
-		if errors.Is(err, blobstore.ErrDigestMismatch) || errors.Is(err, blobstore.ErrSizeMismatch) {
-			return fmt.Errorf("%w: %w", ErrVerify, err)
-		}
-		return err
-	}
-	rep.emit(desc, StatusDone, desc.Size, nil)
-	return nil
+	return commit(ctx, w, desc, rep)
 }
 
 // rangeEnd is the last byte to ask for when continuing from off: none
@@ -255,13 +242,7 @@ func fetchParallel(ctx context.Context, repo *remote.Repository, desc ocispec.De
 		probe.Body.Close()
 		return errNoRanges
 	}
-	c := &counter{desc: desc, rep: rep}
-	c.n.Store(off)
-	if off > 0 {
-		rep.emit(desc, StatusResumed, off, nil)
-	} else {
-		rep.emit(desc, StatusStart, 0, nil)
-	}
+	c := startCounter(desc, rep, off)
 
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)

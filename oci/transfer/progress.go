@@ -50,6 +50,20 @@ type counter struct {
 	rep  *reporter
 }
 
+// startCounter returns the counter of a download that continues from off
+// (0 for a fresh one) and reports its start: StatusResumed at off, or
+// StatusStart.
+func startCounter(desc ocispec.Descriptor, rep *reporter, off int64) *counter {
+	c := &counter{desc: desc, rep: rep}
+	c.n.Store(off)
+	if off > 0 {
+		rep.emit(desc, StatusResumed, off, nil)
+	} else {
+		rep.emit(desc, StatusStart, 0, nil)
+	}
+	return c
+}
+
 func (c *counter) add(n int) {
 	v := c.n.Add(int64(n))
 	c.rep.emit(c.desc, StatusProgress, v, nil)
