@@ -515,6 +515,12 @@ func TestParseKitOps(t *testing.T) {
 	if _, _, err := OpenArchived(bytes.NewReader(b[w.Digest]), w.Archive, "link.gguf"); !errors.Is(err, ErrInvalidManifest) {
 		t.Fatalf("symlink entry must not be returned: %v", err)
 	}
+	// A Kitfile that names a folder of a llama.cpp model: the GGUF inside.
+	kit = []byte(`{"manifestVersion":"1.0.0","model":{"path":"./models","framework":"llama.cpp"}}`)
+	man = manifestOf(t, b, MediaTypeOCIManifest, ArtifactTypeKitOps, MediaTypeKitOpsConfig, kit, desc(b, MediaTypeKitOpsModelTarGzip, archive, nil))
+	if m, err = ParseModel(context.Background(), man, b.fetch); err != nil || m.Weights[0].Filename != "models" || m.Config.Format != "gguf" {
+		t.Fatalf("llama.cpp folder kit: %+v, %v", m, err)
+	}
 	// A ModelKit packing PyTorch weights is refused with a clear error.
 	kit = []byte(`{"manifestVersion":"1.0.0","model":{"path":"model.pt","framework":"pytorch"}}`)
 	man = manifestOf(t, b, MediaTypeOCIManifest, ArtifactTypeKitOps, MediaTypeKitOpsConfig, kit,

@@ -503,7 +503,7 @@ func (p *parser) kitOps() error {
 				name, l.Filename = titled.Filename, titled.Filename
 			}
 			gguf := isGGUFName(name) || strings.Contains(strings.ToLower(c.Format), "gguf") ||
-				strings.Contains(strings.ToLower(modelField(kf.Model, func(m *kitModel) string { return m.Framework })), "gguf")
+				ggufFramework(modelField(kf.Model, func(m *kitModel) string { return m.Framework }))
 			if !gguf {
 				if p.fetch == nil && name == "" {
 					// Without the Kitfile nothing says what the model is.
@@ -582,3 +582,16 @@ func kitOpsKind(mt string) (kind string, archive Archive, ok bool) {
 // without "v" (MAJOR.MINOR.PATCH, optional pre-release and build), the
 // Modelfile's REQUIRES grammar, bounded in length.
 var requiresVersion = regexp.MustCompile(`^(0|[1-9][0-9]{0,8})\.(0|[1-9][0-9]{0,8})\.(0|[1-9][0-9]{0,8})(-[0-9A-Za-z.-]{1,64})?(\+[0-9A-Za-z.-]{1,64})?$`)
+
+// ggufFramework reports whether a Kitfile model framework means GGUF files:
+// "gguf" itself, or llama.cpp (which reads nothing else) and Ollama, whose
+// Kitfiles often name a folder rather than the .gguf file.
+func ggufFramework(f string) bool {
+	f = strings.ToLower(f)
+	for _, s := range []string{"gguf", "llama.cpp", "llamacpp", "llama-cpp", "llama_cpp", "ollama"} {
+		if strings.Contains(f, s) {
+			return true
+		}
+	}
+	return false
+}

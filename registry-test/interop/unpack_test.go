@@ -36,9 +36,10 @@ func TestPulledModelKitRuns(t *testing.T) {
 	for _, tc := range []struct {
 		name, mediaType string
 		zip             bool
+		kitPath         string // the Kitfile's model path: the file, or its folder
 	}{
-		{"tar", oci.MediaTypeKitOpsModelTar, false},
-		{"tar+gzip", oci.MediaTypeKitOpsModelTarGzip, true},
+		{"tar", oci.MediaTypeKitOpsModelTar, false, "./models/tiny.gguf"},
+		{"tar+gzip", oci.MediaTypeKitOpsModelTarGzip, true, "./models"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -59,7 +60,7 @@ func TestPulledModelKitRuns(t *testing.T) {
 				zw.Close()
 			}
 			os.WriteFile(filepath.Join(dir, "model.tar"), archive.Bytes(), 0o644)
-			os.WriteFile(filepath.Join(dir, "Kitfile.json"), []byte(`{"manifestVersion":"1.0.0","package":{"name":"tiny-kit","license":"MIT"},"model":{"name":"tiny","path":"./models/tiny.gguf","framework":"llama.cpp"}}`), 0o644)
+			os.WriteFile(filepath.Join(dir, "Kitfile.json"), []byte(`{"manifestVersion":"1.0.0","package":{"name":"tiny-kit","license":"MIT"},"model":{"name":"tiny","path":"`+tc.kitPath+`","framework":"llama.cpp"}}`), 0o644)
 			repo := "kit/tiny-" + map[bool]string{false: "tar", true: "tgz"}[tc.zip]
 			reg.Tool(t, dir, "oras", "push", "--disable-path-validation",
 				"--artifact-type", oci.ArtifactTypeKitOps,
