@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/olmhq/olm/blobstore"
@@ -217,5 +218,63 @@ func TestArchivedWeightsBad(t *testing.T) {
 				t.Fatalf("left behind: %v", ents)
 			}
 		})
+	}
+}
+
+// TestArchivedWeightsConcurrent: several goroutines resolving the same
+// archived layer at once all get the one complete file, and no temporary
+// file is left.
+func TestArchivedWeightsConcurrent(t *testing.T) {
+	ctx := context.Background()
+	want := readAll(t, testmodel.Tiny(t))
+	_, s := newBuilder(t)
+	storeModelKit(t, s, "example.com/kit/tiny:v1", oci.MediaTypeKitOpsModelTarGzip, tarOf(t, true, "models/tiny.gguf", want), "models/tiny.gguf")
+	m, _, err := build.LoadModel(ctx, s, "example.com/kit/tiny:v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	paths := make([]string, 6)
+	errs := make([]error, len(paths))
+	var wg sync.WaitGroup
+	for i := range paths {
+		wg.Go(func() { paths[i], errs[i] = build.LayerPath(ctx, s, m.Weights[0]) })
+	}
+	wg.Wait()
+	for i := range paths {
+		if errs[i] != nil || paths[i] != paths[0] {
+			t.Fatalf("goroutine %d: %s, %v (first: %s)", i, paths[i], errs[i], paths[0])
+		}
+	}
+	if !bytes.Equal(readAll(t, paths[0]), want) {
+		t.Fatal("unpacked file differs from the GGUF")
+	}
+	ents, _ := os.ReadDir(filepath.Dir(paths[0]))
+	if len(ents) != 1 {
+		t.Fatalf("folder holds %d entries, want the one file", len(ents))
+	}
+}
+
+// TestArchivedWeightsQuantize: a model built FROM a ModelKit with
+// --quantize quantizes the unpacked GGUF and stores raw weights.
+func TestArchivedWeightsQuantize(t *testing.T) {
+	ctx := context.Background()
+	b, s := newBuilder(t)
+	b.Quantizer = realQuantizer(t)
+	storeModelKit(t, s, "example.com/kit/tiny:v1", oci.MediaTypeKitOpsModelTar, tarOf(t, false, "models/tiny.gguf", readAll(t, testmodel.Tiny(t))), "models/tiny.gguf")
+	mf, _ := modelfile.ParseString("FROM example.com/kit/tiny:v1\n")
+	res, err := b.Build(ctx, build.Request{Modelfile: mf, Tags: []string{"example.com/kit/tiny:q8"}, Quantize: "q8_0"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := res.Model.Weights[0]
+	if res.Details.Quantization != "Q8_0" || w.Archive != oci.ArchiveNone {
+		t.Fatalf("quantization %s, weights %+v", res.Details.Quantization, w)
+	}
+	path, err := s.BlobPath(w.Digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f, err := gguf.ReadFile(path); err != nil || f.Quantization() != "Q8_0" {
+		t.Fatalf("quantized blob: %v", err)
 	}
 }
