@@ -3,7 +3,6 @@ package engine
 import (
 	"context"
 	"fmt"
-	"runtime"
 	"time"
 
 	"github.com/olmhq/olm/runtime/llama"
@@ -41,14 +40,6 @@ type slot struct {
 // slots and the batch.
 func (e *Engine) loop() {
 	defer e.loopWG.Done()
-	// llama.cpp's CPU backend runs each decode on an OpenMP team that
-	// belongs to the calling OS thread. Unlocked, this goroutine moves to
-	// another thread whenever the Go scheduler hands its P away during a
-	// long cgo call, and every new thread gets a team of its own: the old
-	// teams' workers then spin for CPU against the current one. One
-	// thread keeps one team (measured in docs/runner.md).
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
 	slots := make([]*slot, e.opts.Parallel)
 	for i := range slots {
 		slots[i] = &slot{id: i, outIdx: -1}
