@@ -44,7 +44,8 @@ type Info struct {
 	Vocab int `json:"n_vocab"`
 	// Params is the number of parameters.
 	Params uint64 `json:"n_params"`
-	// Size is the size of the model's tensors in bytes.
+	// Size is the size of the model's tensors in bytes, plus the files of
+	// its projector and LoRA adapters (they are loaded into memory too).
 	Size uint64 `json:"size"`
 	// ChatTemplate reports whether the GGUF carries a chat template
 	// (tokenizer.chat_template).

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"sync"
 
 	"github.com/olmhq/olm/runtime/llama"
@@ -162,6 +163,17 @@ func (e *Engine) applyLoRA(c *llama.Context) error {
 	return nil
 }
 
+// extraSize is the size in bytes of the projector and adapter files.
+func (e *Engine) extraSize() uint64 {
+	var n uint64
+	for _, p := range append([]string{e.opts.Projector}, e.opts.Adapters...) {
+		if fi, err := os.Stat(p); p != "" && err == nil {
+			n += uint64(fi.Size())
+		}
+	}
+	return n
+}
+
 // freeExtras frees the projector and the adapters (after the contexts
 // that use them).
 func (e *Engine) freeExtras() {
@@ -231,7 +243,7 @@ func (e *Engine) buildInfo() runner.Info {
 		Layers:        m.NumLayer(),
 		Vocab:         m.NumVocab(),
 		Params:        m.NumParams(),
-		Size:          m.Size(),
+		Size:          m.Size() + e.extraSize(),
 		ChatTemplate:  m.ChatTemplate("") != "",
 		Capabilities:  caps,
 		Context:       e.nCtxSeq,

@@ -88,9 +88,11 @@ func TestLoRA(t *testing.T) {
 	dir := mmFiles(t)
 	model := filepath.Join(dir, "model.gguf")
 	prompt := runner.CompletionRequest{Prompt: "Once upon a time", Options: greedy(16)}
+	sizes := map[int]uint64{} // Info.Size by number of adapters
 	output := func(adapters ...string) string {
 		p := start(t, runner.LoadOptions{Model: model, NumCtx: 256, Adapters: adapters})
 		defer p.Close()
+		sizes[len(adapters)] = p.Info().Size
 		text, last := complete(t, p.Client(), prompt)
 		if last.EvalCount != 16 {
 			t.Fatalf("adapters %v: %d tokens generated, want 16", adapters, last.EvalCount)
@@ -109,6 +111,14 @@ func TestLoRA(t *testing.T) {
 	// Two adapters apply together: the zero one changes nothing.
 	if both := output(filepath.Join(dir, "lora.gguf"), filepath.Join(dir, "lora-zero.gguf")); both != adapted {
 		t.Errorf("adapter + zero adapter gave %q, adapter alone %q", both, adapted)
+	}
+	// Info.Size counts the adapters' files (memory the scheduler plans for).
+	fi, err := os.Stat(filepath.Join(dir, "lora.gguf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := sizes[0] + 2*uint64(fi.Size()); sizes[2] != want {
+		t.Errorf("size with two adapters %d, want %d (model %d + 2 × %d)", sizes[2], want, sizes[0], fi.Size())
 	}
 }
 
