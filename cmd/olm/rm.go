@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/olmhq/olm/blobstore"
+	"github.com/olmhq/olm/build"
 )
 
 // RmCmd removes local models and the blobs no other model uses.
@@ -40,6 +41,10 @@ func (c *RmCmd) Run(ctx context.Context, g *Globals) error {
 	}
 	st, err := s.GC(ctx)
 	if err != nil {
+		return err
+	}
+	// GGUF files unpacked from archived layers go with their archive blobs.
+	if _, _, err := build.PruneUnpacked(ctx, s); err != nil {
 		return err
 	}
 	if !c.Quiet && st.Removed > 0 {

@@ -118,29 +118,19 @@ func (s *Models) fromInfo(info *build.Info) (*server.Model, error) {
 	if m.Details.Family != "" {
 		m.Details.Families = []string{m.Details.Family}
 	}
+	// build.Show resolved the files llama.cpp maps: blobs, or for archived
+	// layers (KitOps, tar weights) the GGUF unpacked from them.
+	paths := info.Paths
+	if paths == nil || len(paths.Weights) != len(om.Weights) {
+		return nil, fmt.Errorf("%w: weights of the model could not be resolved to files", server.ErrUnsupported)
+	}
+	m.WeightsPath = paths.Weights[0]
+	m.WeightsParts = append(m.WeightsParts, paths.Weights[1:]...) // the other parts of a split GGUF
+	if len(paths.Projectors) > 0 {
+		m.ProjectorPath = paths.Projectors[0]
+	}
+	m.AdapterPaths = append(m.AdapterPaths, paths.Adapters...)
 	var err error
-	if m.WeightsPath, err = s.Store.BlobPath(om.Weights[0].Digest); err != nil {
-		return nil, err
-	}
-	for _, w := range om.Weights[1:] { // the other parts of a split GGUF
-		p, err := s.Store.BlobPath(w.Digest)
-		if err != nil {
-			return nil, err
-		}
-		m.WeightsParts = append(m.WeightsParts, p)
-	}
-	if len(om.Projectors) > 0 {
-		if m.ProjectorPath, err = s.Store.BlobPath(om.Projectors[0].Digest); err != nil {
-			return nil, err
-		}
-	}
-	for _, a := range om.Adapters {
-		p, err := s.Store.BlobPath(a.Digest)
-		if err != nil {
-			return nil, err
-		}
-		m.AdapterPaths = append(m.AdapterPaths, p)
-	}
 	// Only a chat-template layer replaces the GGUF's own template; the
 	// GGUF's is what the runner uses anyway.
 	if om.ChatTemplate != nil {
@@ -217,7 +207,10 @@ func (s *Models) Delete(ctx context.Context, name string) error {
 		}
 		return err
 	}
-	return nil
+	// GGUF files unpacked from archived layers live beside the blobs and go
+	// with them.
+	_, _, err = build.PruneUnpacked(ctx, s.Store)
+	return err
 }
 
 // HasBlob implements server.Models.
