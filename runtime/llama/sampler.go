@@ -76,6 +76,7 @@ func NewSampler(m *Model, p SamplerParams) (*Sampler, error) {
 	add := func(s *C.struct_llama_sampler) { C.llama_sampler_chain_add(chain, s) }
 	nVocab := C.int32_t(m.nVocab)
 
+	biased := false
 	if len(p.LogitBias) > 0 {
 		biases := make([]C.llama_logit_bias, 0, len(p.LogitBias))
 		for t, b := range p.LogitBias {
@@ -88,6 +89,7 @@ func NewSampler(m *Model, p SamplerParams) (*Sampler, error) {
 			cb := (*C.llama_logit_bias)(C.malloc(C.size_t(len(biases)) * C.size_t(unsafe.Sizeof(biases[0]))))
 			copy(unsafe.Slice(cb, len(biases)), biases)
 			add(C.llama_sampler_init_logit_bias(nVocab, C.int32_t(len(biases)), cb))
+			biased = true
 			C.free(unsafe.Pointer(cb))
 		}
 	}
@@ -103,8 +105,17 @@ func NewSampler(m *Model, p SamplerParams) (*Sampler, error) {
 	if repeat == 0 {
 		repeat = 1
 	}
+	// Penalties come right after the logit bias. Without a bias the
+	// olm_sampler applies them itself (same arithmetic, but it touches only
+	// the tokens of the history instead of looking every vocabulary token
+	// up in a map on every step).
+	penLastN := 0
 	if lastN > 0 && (repeat != 1 || p.FrequencyPenalty != 0 || p.PresencePenalty != 0) {
-		add(C.llama_sampler_init_penalties(nVocab, C.int32_t(min(lastN, math.MaxInt32)), C.float(repeat), C.float(p.FrequencyPenalty), C.float(p.PresencePenalty)))
+		if biased {
+			add(C.llama_sampler_init_penalties(nVocab, C.int32_t(min(lastN, math.MaxInt32)), C.float(repeat), C.float(p.FrequencyPenalty), C.float(p.PresencePenalty)))
+		} else {
+			penLastN = min(lastN, math.MaxInt32)
+		}
 	}
 
 	seed := C.uint32_t(C.LLAMA_DEFAULT_SEED)
@@ -138,6 +149,9 @@ func NewSampler(m *Model, p SamplerParams) (*Sampler, error) {
 	}
 
 	s := &Sampler{m: m, s: C.olm_sampler_new(chain, grammar)}
+	// greedy alone (no bias, no grammar): picked straight from the logits
+	greedyOnly := p.Temperature <= 0 && !biased && grammar == nil
+	C.olm_sampler_set_fast(s.s, nVocab, C.int32_t(penLastN), C.float(repeat), C.float(p.FrequencyPenalty), C.float(p.PresencePenalty), C.bool(greedyOnly))
 	runtime.SetFinalizer(s, (*Sampler).Close)
 	return s, nil
 }

@@ -17,8 +17,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <mutex>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 using ojson = nlohmann::ordered_json;
@@ -144,7 +146,71 @@ struct olm_sampler {
     llama_sampler *               chain   = nullptr;
     llama_sampler *               grammar = nullptr;
     std::vector<llama_token_data> cur;
+
+    // Repetition penalties done here instead of by llama.cpp's penalties
+    // sampler, with the same arithmetic: that sampler looks every token of
+    // the vocabulary up in a hash map on every step (about 0.1 ms per token
+    // for 32k tokens, more for larger vocabularies); this touches only the
+    // tokens of the history.
+    int32_t                              pen_last_n  = 0; // 0: off
+    float                                pen_repeat  = 1.0f;
+    float                                pen_freq    = 0.0f;
+    float                                pen_present = 0.0f;
+    std::deque<llama_token>              pen_prev;
+    std::unordered_map<llama_token, int> pen_count;
+    std::vector<uint8_t>                 pen_mark; // by token: in pen_count
+    // The chain is greedy alone (no logit bias, no grammar): pick the best
+    // token straight from the logits instead of building candidates.
+    bool greedy_only = false;
 };
+
+static void pen_accept(olm_sampler * s, llama_token token) {
+    if (s->pen_last_n == 0 || token < 0 || (size_t) token >= s->pen_mark.size()) {
+        return;
+    }
+    s->pen_count[token]++;
+    s->pen_mark[token] = 1;
+    if (s->pen_prev.size() >= (size_t) s->pen_last_n) { // drop the oldest, as llama.cpp's ring buffer
+        const llama_token old = s->pen_prev.front();
+        s->pen_prev.pop_front();
+        if (--s->pen_count[old] == 0) {
+            s->pen_count.erase(old);
+            s->pen_mark[old] = 0;
+        }
+    }
+    s->pen_prev.push_back(token);
+}
+
+static float pen_logit(const olm_sampler * s, float logit, int count) {
+    if (logit <= 0) {
+        logit *= s->pen_repeat;
+    } else {
+        logit /= s->pen_repeat;
+    }
+    return logit - (float(count) * s->pen_freq + float(count > 0) * s->pen_present);
+}
+
+// apply the penalties to candidates in vocabulary order (fill_candidates)
+static void pen_apply(const olm_sampler * s, llama_token_data_array & arr) {
+    if (s->pen_last_n == 0) {
+        return;
+    }
+    for (const auto & [tok, count] : s->pen_count) {
+        if (tok >= 0 && (size_t) tok < arr.size) {
+            arr.data[tok].logit = pen_logit(s, arr.data[tok].logit, count);
+        }
+    }
+    arr.sorted = false;
+}
+
+extern "C" void olm_sampler_set_fast(olm_sampler * s, int32_t n_vocab, int32_t last_n, float repeat, float freq, float present, bool greedy_only) {
+    s->pen_last_n  = last_n > 0 && n_vocab > 0 ? last_n : 0;
+    s->pen_repeat  = repeat;
+    s->pen_freq    = freq;
+    s->pen_present = present;
+    s->pen_mark.assign(s->pen_last_n > 0 ? n_vocab : 0, 0);
+    s->greedy_only = greedy_only && !s->grammar;
+}
 
 extern "C" olm_sampler * olm_sampler_new(struct llama_sampler * chain, struct llama_sampler * grammar) {
     auto * s    = new olm_sampler;
@@ -182,8 +248,30 @@ extern "C" int olm_sampler_sample(olm_sampler * s, struct llama_context * ctx, i
             return -1;
         }
         const int n_vocab = llama_vocab_n_tokens(llama_model_get_vocab(llama_get_model(ctx)));
+        if (s->greedy_only) {
+            // greedy's choice (the first of the highest logits) after the
+            // penalties, without building the candidates
+            const bool pen = s->pen_last_n > 0 && (int) s->pen_mark.size() == n_vocab;
+            llama_token best  = 0;
+            float       bestv = -INFINITY;
+            for (llama_token t = 0; t < n_vocab; t++) {
+                float v = logits[t];
+                if (pen && s->pen_mark[t]) {
+                    v = pen_logit(s, v, s->pen_count[t]);
+                }
+                if (t == 0 || v > bestv) {
+                    best  = t;
+                    bestv = v;
+                }
+            }
+            llama_sampler_accept(s->chain, best);
+            pen_accept(s, best);
+            *out = best;
+            return 0;
+        }
         llama_token_data_array arr;
         fill_candidates(s, logits, n_vocab, arr);
+        pen_apply(s, arr);
         llama_sampler_apply(s->chain, &arr);
         if (arr.selected < 0 || arr.selected >= (int64_t) arr.size) {
             set_err(err, "sampler chain selected no token");
@@ -198,6 +286,7 @@ extern "C" int olm_sampler_sample(olm_sampler * s, struct llama_context * ctx, i
             if (std::isinf(one_arr.data[0].logit) && one_arr.data[0].logit < 0) {
                 // no: constrain all candidates, then sample again
                 fill_candidates(s, logits, n_vocab, arr);
+                pen_apply(s, arr);
                 llama_sampler_apply(s->grammar, &arr);
                 bool any = false;
                 for (size_t i = 0; i < arr.size; i++) {
@@ -220,6 +309,7 @@ extern "C" int olm_sampler_sample(olm_sampler * s, struct llama_context * ctx, i
             llama_sampler_accept(s->grammar, id);
         }
         llama_sampler_accept(s->chain, id);
+        pen_accept(s, id);
         *out = id;
         return 0;
     } catch (const std::exception & e) {
@@ -234,6 +324,7 @@ extern "C" int olm_sampler_accept(olm_sampler * s, llama_token token, bool gramm
             llama_sampler_accept(s->grammar, token);
         }
         llama_sampler_accept(s->chain, token);
+        pen_accept(s, token);
         return 0;
     } catch (const std::exception & e) {
         set_err(err, e.what());
@@ -243,6 +334,9 @@ extern "C" int olm_sampler_accept(olm_sampler * s, llama_token token, bool gramm
 
 extern "C" void olm_sampler_reset(olm_sampler * s) {
     llama_sampler_reset(s->chain);
+    s->pen_prev.clear();
+    s->pen_count.clear();
+    std::fill(s->pen_mark.begin(), s->pen_mark.end(), 0);
     if (s->grammar) {
         llama_sampler_reset(s->grammar);
     }

@@ -48,6 +48,11 @@ int           olm_sampler_sample(olm_sampler * s, struct llama_context * ctx, in
 // accept into the chain (penalty history) and, if grammar is true, the grammar
 int           olm_sampler_accept(olm_sampler * s, llama_token token, bool grammar, char ** err);
 void          olm_sampler_reset(olm_sampler * s);
+// Repetition penalties applied by the olm_sampler itself (same arithmetic
+// as llama_sampler_init_penalties, which the chain must then not have;
+// last_n 0: none), and greedy_only: the chain is greedy alone, so the
+// token is picked straight from the logits. Call before sampling.
+void          olm_sampler_set_fast(olm_sampler * s, int32_t n_vocab, int32_t last_n, float repeat, float freq, float present, bool greedy_only);
 
 // Chat templates (common_chat_templates).
 typedef struct olm_chat_templates olm_chat_templates;
