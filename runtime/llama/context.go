@@ -71,7 +71,7 @@ func NewContext(m *Model, p ContextParams) (*Context, error) {
 	cp.n_outputs_max_per_seq = 0
 	threads := p.NumThreads
 	if threads <= 0 {
-		threads = runtime.NumCPU()
+		threads = DefaultThreads()
 	}
 	tb := p.NumThreadsBatch
 	if tb <= 0 {
@@ -160,6 +160,15 @@ func (c *Context) Close() error {
 }
 
 func (c *Context) ok() bool { return c != nil && c.p != nil }
+
+// DefaultThreads is the thread count used when ContextParams.NumThreads is
+// 0: llama.cpp's own default (as llama-server's), the physical cores
+// without the efficiency cores of hybrid CPUs, at most the CPUs this
+// process may run on (runtime.NumCPU, which honours CPU affinity).
+// Hyper-threads do not speed up decoding, they compete for the same cores.
+func DefaultThreads() int {
+	return max(1, min(int(C.olm_default_threads()), runtime.NumCPU()))
+}
 
 // Model returns the model the context was created from.
 func (c *Context) Model() *Model { return c.m }
@@ -344,7 +353,7 @@ func (c *Context) SetThreads(n, nBatch int) {
 		return
 	}
 	if n <= 0 {
-		n = runtime.NumCPU()
+		n = DefaultThreads()
 	}
 	if nBatch <= 0 {
 		nBatch = n

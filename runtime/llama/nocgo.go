@@ -2,7 +2,10 @@
 
 package llama
 
-import "context"
+import (
+	"context"
+	"runtime"
+)
 
 // This file gives a build without cgo the same API as the cgo build; every
 // entry point returns ErrNoCGO (or a zero value), so olm still compiles and
@@ -53,6 +56,10 @@ func SupportsMMap() bool { return false }
 
 // SupportsMLock reports whether models can be locked in RAM.
 func SupportsMLock() bool { return false }
+
+// DefaultThreads is the default thread count; without cgo,
+// runtime.NumCPU.
+func DefaultThreads() int { return runtime.NumCPU() }
 
 // LoadModel loads a GGUF model; without cgo it returns ErrNoCGO.
 func LoadModel(ctx context.Context, path string, p ModelParams) (*Model, error) {

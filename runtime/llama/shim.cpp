@@ -142,6 +142,10 @@ extern "C" int olm_grammar_accept(struct llama_sampler * grammar, llama_token to
     }
 }
 
+extern "C" int32_t olm_default_threads(void) {
+    return common_cpu_get_num_math();
+}
+
 struct olm_sampler {
     llama_sampler *               chain   = nullptr;
     llama_sampler *               grammar = nullptr;

@@ -40,6 +40,10 @@ int olm_grammar_accept(struct llama_sampler * grammar, llama_token token, char *
 // A sampler = a llama.cpp chain plus an optional grammar sampler, sampled
 // the way llama.cpp's common_sampler does (grammar checked on the chosen
 // token first, applied to all candidates only when it rejects it).
+// llama.cpp's default thread count (common_cpu_get_num_math: the physical
+// cores, without efficiency cores on hybrid CPUs).
+int32_t olm_default_threads(void);
+
 typedef struct olm_sampler olm_sampler;
 olm_sampler * olm_sampler_new(struct llama_sampler * chain, struct llama_sampler * grammar);
 void          olm_sampler_free(olm_sampler * s);

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"testing"
@@ -93,5 +94,12 @@ func TestLoadModelSplits(t *testing.T) {
 	}
 	if _, err := llama.LoadModelSplits(context.Background(), nil, llama.DefaultModelParams()); !errors.Is(err, llama.ErrLoad) {
 		t.Errorf("no paths: err = %v, want ErrLoad", err)
+	}
+}
+
+func TestDefaultThreads(t *testing.T) {
+	testenv.LlamaDir(t)
+	if n := llama.DefaultThreads(); n < 1 || n > runtime.NumCPU() {
+		t.Errorf("DefaultThreads() = %d, want 1..%d", n, runtime.NumCPU())
 	}
 }

@@ -96,7 +96,8 @@ type ContextParams struct {
 	NumSeqMax int
 
 	// NumThreads is the number of CPU threads for generation (one token per
-	// sequence). 0 = the number of CPU cores Go sees (runtime.NumCPU).
+	// sequence). 0 = DefaultThreads (llama.cpp's default: the physical
+	// cores, at most runtime.NumCPU).
 	NumThreads int
 
 	// NumThreadsBatch is the number of threads for prompt processing. 0 =
