@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"sort"
 	"strconv"
 	"sync"
 	"syscall"
@@ -58,7 +59,12 @@ var (
 	buildErr  error
 )
 
+// buildOlm builds olm once, or returns OLM_BENCH_OLM (a prebuilt olm, e.g.
+// an older commit's, to compare before and after a change).
 func buildOlm(b *testing.B) string {
+	if bin := os.Getenv("OLM_BENCH_OLM"); bin != "" {
+		return bin
+	}
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "olm-bench-bin")
 		if err != nil {
@@ -150,8 +156,13 @@ const prompt = "The quick brown fox jumps over the lazy dog. Once upon a time"
 // olmGenerate runs one streaming /api/generate and returns the generated
 // token count, the server's eval duration and the wall time.
 func olmGenerate(ctx context.Context, url string, threads, n int) (int, time.Duration, time.Duration, error) {
+	return olmGenerateStream(ctx, url, threads, n, true)
+}
+
+// olmGenerateStream is olmGenerate with or without streaming.
+func olmGenerateStream(ctx context.Context, url string, threads, n int, streaming bool) (int, time.Duration, time.Duration, error) {
 	body, _ := json.Marshal(map[string]any{
-		"model": "m", "prompt": prompt, "raw": true,
+		"model": "m", "prompt": prompt, "raw": true, "stream": streaming,
 		"options": map[string]any{"num_predict": n, "temperature": 0, "num_thread": threads, "num_ctx": 2048, "seed": 1},
 	})
 	t0 := time.Now()
@@ -183,23 +194,49 @@ func olmGenerate(ctx context.Context, url string, threads, n int) (int, time.Dur
 	return 0, 0, 0, fmt.Errorf("stream ended without done: %v", sc.Err())
 }
 
-// llamaServerGenerate runs one /completion on llama-server.
-func llamaServerGenerate(url string, n int) (int, time.Duration, time.Duration, error) {
-	body, _ := json.Marshal(map[string]any{"prompt": prompt, "n_predict": n, "temperature": 0, "seed": 1, "cache_prompt": false, "stream": false})
+// llamaServerGenerate runs one /completion on llama-server, streaming
+// (server-sent events, one per token, as olm's /api/generate streams) or
+// not.
+func llamaServerGenerate(url string, n int, streaming bool) (int, time.Duration, time.Duration, error) {
+	body, _ := json.Marshal(map[string]any{"prompt": prompt, "n_predict": n, "temperature": 0, "seed": 1, "cache_prompt": false, "stream": streaming})
 	t0 := time.Now()
 	resp, err := http.Post(url+"/completion", "application/json", bytes.NewReader(body))
 	if err != nil {
 		return 0, 0, 0, err
 	}
 	defer resp.Body.Close()
-	var r struct {
-		Timings struct {
+	type final struct {
+		Stop    bool `json:"stop"`
+		Timings *struct {
 			PredictedN  int     `json:"predicted_n"`
 			PredictedMS float64 `json:"predicted_ms"`
 		} `json:"timings"`
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
-		return 0, 0, 0, err
+	var r final
+	if !streaming {
+		if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
+			return 0, 0, 0, err
+		}
+	} else {
+		sc := bufio.NewScanner(resp.Body)
+		sc.Buffer(make([]byte, 0, 1<<16), 1<<24)
+		for sc.Scan() {
+			line, ok := bytes.CutPrefix(sc.Bytes(), []byte("data: "))
+			if !ok {
+				continue
+			}
+			var ev final
+			if err := json.Unmarshal(line, &ev); err != nil {
+				return 0, 0, 0, err
+			}
+			if ev.Stop && ev.Timings != nil {
+				r = ev
+				break
+			}
+		}
+	}
+	if r.Timings == nil {
+		return 0, 0, 0, fmt.Errorf("llama-server: no timings in the answer")
 	}
 	return r.Timings.PredictedN, time.Duration(r.Timings.PredictedMS * float64(time.Millisecond)), time.Since(t0), nil
 }
@@ -213,10 +250,10 @@ func (r result) evalRate() float64 { return float64(r.tokens) / r.eval.Seconds()
 func (r result) wallRate() float64 { return float64(r.tokens) / r.wall.Seconds() }
 
 // interleave runs each fn once as a warm-up, then reps rounds of all of
-// them in turn, and keeps each one's fastest run. Alternating keeps a
-// machine whose load changes from favouring one side.
+// them in turn, and keeps each one's median run (by eval rate).
+// Alternating keeps a machine whose load changes from favouring one side.
 func interleave(b *testing.B, reps int, fns ...func() (int, time.Duration, time.Duration, error)) []result {
-	out := make([]result, len(fns))
+	all := make([][]result, len(fns))
 	for _, fn := range fns {
 		if _, _, _, err := fn(); err != nil {
 			b.Fatal(err)
@@ -228,11 +265,13 @@ func interleave(b *testing.B, reps int, fns ...func() (int, time.Duration, time.
 			if err != nil {
 				b.Fatal(err)
 			}
-			r := result{n, ev, wall}
-			if out[j].tokens == 0 || r.evalRate() > out[j].evalRate() {
-				out[j] = r
-			}
+			all[j] = append(all[j], result{n, ev, wall})
 		}
+	}
+	out := make([]result, len(fns))
+	for j, rs := range all {
+		sort.Slice(rs, func(a, c int) bool { return rs[a].evalRate() < rs[c].evalRate() })
+		out[j] = rs[len(rs)/2]
 	}
 	return out
 }
@@ -240,39 +279,38 @@ func interleave(b *testing.B, reps int, fns ...func() (int, time.Duration, time.
 func BenchmarkGenerateVsLlamaServer(b *testing.B) {
 	threads := envInt("OLM_BENCH_THREADS", runtime.NumCPU())
 	n := envInt("OLM_BENCH_TG", 128)
-	reps := envInt("OLM_BENCH_REPS", 3)
+	reps := envInt("OLM_BENCH_REPS", 5)
 	llamaServer := testenv.LlamaBin(b, "llama-server")
 	for name, gguf := range benchModels(b) {
 		b.Run(name, func(b *testing.B) {
 			for i := 0; i < b.N; i++ {
-				// llama-server twice: with its default threadpool polling, and
-				// with --poll 0 (no spinning, as olm's runner drives llama.cpp).
-				// Which is faster depends on the machine's load and the model
-				// size; olm is compared with the faster of the two.
-				var lsURLs []string
-				for _, poll := range []string{"50", "0"} {
-					addr := freeAddr(b)
-					host, port, _ := net.SplitHostPort(addr)
-					start(b, llamaServer, []string{"-m", gguf, "-t", strconv.Itoa(threads), "-tb", strconv.Itoa(threads), "-c", "2048", "-np", "1", "-ngl", "0",
-						"--host", host, "--port", port, "--no-webui", "--poll", poll}, nil, "http://"+addr+"/health")
-					lsURLs = append(lsURLs, "http://"+addr)
-				}
+				// One llama-server with its defaults (this build's CPU
+				// backend uses OpenMP, so --poll has no effect). Both sides
+				// are measured streaming (an event per token, the normal
+				// use of /api/generate) and not streaming.
+				addr := freeAddr(b)
+				host, port, _ := net.SplitHostPort(addr)
+				start(b, llamaServer, []string{"-m", gguf, "-t", strconv.Itoa(threads), "-tb", strconv.Itoa(threads), "-c", "2048", "-np", "1", "-ngl", "0",
+					"--host", host, "--port", port, "--no-webui"}, nil, "http://"+addr+"/health")
+				lsURL := "http://" + addr
 				url := startOlm(b, gguf, 1)
 				rs := interleave(b, reps,
 					func() (int, time.Duration, time.Duration, error) {
-						return olmGenerate(context.Background(), url, threads, n)
+						return olmGenerateStream(context.Background(), url, threads, n, true)
 					},
-					func() (int, time.Duration, time.Duration, error) { return llamaServerGenerate(lsURLs[0], n) },
-					func() (int, time.Duration, time.Duration, error) { return llamaServerGenerate(lsURLs[1], n) })
-				ol, ls := rs[0], rs[1]
-				if rs[2].evalRate() > ls.evalRate() {
-					ls = rs[2]
-				}
-				b.ReportMetric(ol.evalRate(), "olm-tok/s")
-				b.ReportMetric(ls.evalRate(), "llama-server-tok/s")
-				b.ReportMetric(ol.evalRate()/ls.evalRate(), "ratio")
-				fmt.Printf("%s (threads %d, %d tokens): /api/generate %.1f tok/s (wall %.1f); llama-server poll=50 %.1f tok/s, poll=0 %.1f tok/s; ratio to the faster %.3f (wall %.3f)\n",
-					name, threads, n, ol.evalRate(), ol.wallRate(), rs[1].evalRate(), rs[2].evalRate(), ol.evalRate()/ls.evalRate(), ol.wallRate()/ls.wallRate())
+					func() (int, time.Duration, time.Duration, error) { return llamaServerGenerate(lsURL, n, true) },
+					func() (int, time.Duration, time.Duration, error) {
+						return olmGenerateStream(context.Background(), url, threads, n, false)
+					},
+					func() (int, time.Duration, time.Duration, error) { return llamaServerGenerate(lsURL, n, false) })
+				b.ReportMetric(rs[0].evalRate(), "olm-tok/s")
+				b.ReportMetric(rs[1].evalRate(), "llama-server-tok/s")
+				b.ReportMetric(rs[0].evalRate()/rs[1].evalRate(), "ratio")
+				b.ReportMetric(rs[2].evalRate()/rs[3].evalRate(), "ratio-nostream")
+				fmt.Printf("%s (threads %d, %d tokens): streaming: /api/generate %.1f tok/s (wall %.1f), llama-server %.1f tok/s (wall %.1f): ratio %.3f (wall %.3f)\n",
+					name, threads, n, rs[0].evalRate(), rs[0].wallRate(), rs[1].evalRate(), rs[1].wallRate(), rs[0].evalRate()/rs[1].evalRate(), rs[0].wallRate()/rs[1].wallRate())
+				fmt.Printf("%s (threads %d, %d tokens): not streaming: /api/generate %.1f tok/s (wall %.1f), llama-server %.1f tok/s (wall %.1f): ratio %.3f (wall %.3f)\n",
+					name, threads, n, rs[2].evalRate(), rs[2].wallRate(), rs[3].evalRate(), rs[3].wallRate(), rs[2].evalRate()/rs[3].evalRate(), rs[2].wallRate()/rs[3].wallRate())
 			}
 		})
 	}
