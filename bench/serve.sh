@@ -6,7 +6,9 @@
 # kept in bench/out/serve.txt.
 #
 # Usage: bench/serve.sh
-# Environment: OLM_BENCH_MODEL, OLM_BENCH_THREADS, OLM_BENCH_TG, OLM_BENCH_REPS.
+# Environment: OLM_BENCH_MODEL, OLM_BENCH_THREADS, OLM_BENCH_TG, OLM_BENCH_REPS,
+#              OLM_BENCH_OLM (a prebuilt olm to measure instead of building
+#              this tree, e.g. an older commit's for before/after).
 # Run it on an otherwise idle machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
