@@ -23,6 +23,7 @@ import (
 	"github.com/olmhq/olm/blobstore"
 	"github.com/olmhq/olm/internal/testenv"
 	"github.com/olmhq/olm/internal/testmodel"
+	"github.com/olmhq/olm/internal/testolm"
 	"github.com/olmhq/olm/oci"
 	"github.com/olmhq/olm/registry-test/regtest"
 )
@@ -45,6 +46,7 @@ func TestMain(m *testing.M) {
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
+	testolm.Cleanup() // the cgo build of runs_test.go
 	os.Exit(code)
 }
 
