@@ -15,12 +15,12 @@ import (
 	"sort"
 	"strconv"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/olmhq/olm/internal/testenv"
 	"github.com/olmhq/olm/internal/testmodel"
+	"github.com/olmhq/olm/internal/testolm"
 )
 
 func envInt(name string, def int) int {
@@ -53,11 +53,12 @@ func benchModels(b *testing.B) map[string]string {
 	return map[string]string{"bench-106M": path, "tiny": testmodel.Tiny(b)}
 }
 
-var (
-	buildOnce sync.Once
-	olmBin    string
-	buildErr  error
-)
+// TestMain removes the olm binary the benchmarks built.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	testolm.Cleanup()
+	os.Exit(code)
+}
 
 // buildOlm builds olm once, or returns OLM_BENCH_OLM (a prebuilt olm, e.g.
 // an older commit's, to compare before and after a change).
@@ -65,90 +66,19 @@ func buildOlm(b *testing.B) string {
 	if bin := os.Getenv("OLM_BENCH_OLM"); bin != "" {
 		return bin
 	}
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "olm-bench-bin")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		olmBin = filepath.Join(dir, "olm")
-		cmd := exec.Command("go", "build", "-o", olmBin, "./cmd/olm")
-		cmd.Dir = testenv.RepoRoot(b)
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=1")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		b.Fatal(buildErr)
-	}
-	return olmBin
+	return testolm.Build(b)
 }
 
-func freeAddr(b *testing.B) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
-// start runs a server process and waits until GET health answers 200.
-func start(b *testing.B, name string, args, env []string, health string) {
-	var log bytes.Buffer
-	cmd := exec.Command(name, args...)
-	cmd.Env = append(os.Environ(), env...)
-	cmd.Stdout, cmd.Stderr = &log, &log
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	b.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(15 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-	})
-	deadline := time.Now().Add(2 * time.Minute)
-	for time.Now().Before(deadline) {
-		select {
-		case err := <-done:
-			b.Fatalf("%s exited: %v\n%s", name, err, log.String())
-		default:
-		}
-		if resp, err := http.Get(health); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return
-			}
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	b.Fatalf("%s did not become healthy\n%s", name, log.String())
-}
+// startWait bounds how long a server may take to answer (llama-server
+// loads its model first).
+const startWait = 2 * time.Minute
 
 // startOlm creates the model in a fresh OLM_HOME and serves it.
 func startOlm(b *testing.B, gguf string, parallel int) string {
 	bin := buildOlm(b)
-	home := b.TempDir()
-	mf := filepath.Join(home, "Modelfile")
-	if err := os.WriteFile(mf, []byte("FROM "+gguf+"\n"), 0o644); err != nil {
-		b.Fatal(err)
-	}
-	env := []string{"OLM_HOME=" + filepath.Join(home, "h"), "OLM_NUM_PARALLEL=" + strconv.Itoa(parallel), "OLM_KEEP_ALIVE=30m"}
-	create := exec.Command(bin, "create", "m", "-f", mf, "--link")
-	create.Env = append(os.Environ(), env...)
-	if out, err := create.CombinedOutput(); err != nil {
-		b.Fatalf("olm create: %v\n%s", err, out)
-	}
-	addr := freeAddr(b)
-	start(b, bin, []string{"serve"}, append(env, "OLM_HOST="+addr), "http://"+addr+"/")
-	return "http://" + addr
+	env := []string{"OLM_HOME=" + filepath.Join(b.TempDir(), "h"), "OLM_NUM_PARALLEL=" + strconv.Itoa(parallel), "OLM_KEEP_ALIVE=30m"}
+	testolm.Create(b, bin, env, "m", "FROM "+gguf+"\n", "--link")
+	return testolm.Serve(b, bin, env, startWait)
 }
 
 const prompt = "The quick brown fox jumps over the lazy dog. Once upon a time"
@@ -288,10 +218,10 @@ func BenchmarkGenerateVsLlamaServer(b *testing.B) {
 				// backend uses OpenMP, so --poll has no effect). Both sides
 				// are measured streaming (an event per token, the normal
 				// use of /api/generate) and not streaming.
-				addr := freeAddr(b)
+				addr := testolm.FreeAddr(b)
 				host, port, _ := net.SplitHostPort(addr)
-				start(b, llamaServer, []string{"-m", gguf, "-t", strconv.Itoa(threads), "-tb", strconv.Itoa(threads), "-c", "2048", "-np", "1", "-ngl", "0",
-					"--host", host, "--port", port, "--no-webui"}, nil, "http://"+addr+"/health")
+				testolm.Start(b, exec.Command(llamaServer, "-m", gguf, "-t", strconv.Itoa(threads), "-tb", strconv.Itoa(threads), "-c", "2048", "-np", "1", "-ngl", "0",
+					"--host", host, "--port", port, "--no-webui"), "http://"+addr+"/health", startWait)
 				lsURL := "http://" + addr
 				url := startOlm(b, gguf, 1)
 				rs := interleave(b, reps,
