@@ -59,14 +59,10 @@ func main() {
 	defer stop()
 
 	var cli CLI
-	k := kong.Parse(&cli,
-		kong.Name("olm"),
-		kong.Description("Large language models as OCI artifacts: pull, push, build, run and serve them."),
-		kong.UsageOnError(),
-		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
+	k := kong.Parse(&cli, append(cliOptions(),
 		kong.BindTo(ctx, (*context.Context)(nil)),
 		kong.Bind(&cli.Globals),
-	)
+	)...)
 	if err := k.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "Error:", err)
 		code := 1
@@ -76,5 +72,16 @@ func main() {
 		}
 		stop()
 		os.Exit(code)
+	}
+}
+
+// cliOptions are the kong options that shape olm's command line and help
+// text (help_test.go renders the help with them).
+func cliOptions() []kong.Option {
+	return []kong.Option{
+		kong.Name("olm"),
+		kong.Description("Large language models as OCI artifacts: pull, push, build, run and serve them."),
+		kong.UsageOnError(),
+		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
 	}
 }
