@@ -368,7 +368,10 @@ func (s *runSession) show(ctx context.Context, what string) error {
 				names = append(names, k)
 			}
 			sort.Strings(names)
-			params += "\n# set in this session:"
+			if params != "" {
+				params += "\n"
+			}
+			params += "# set in this session:"
 			for _, k := range names {
 				params += fmt.Sprintf("\n%-30s %v", k, m[k])
 			}
