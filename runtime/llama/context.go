@@ -25,7 +25,8 @@ type Context struct {
 	closer
 	m     *Model
 	p     *C.struct_llama_context
-	abort *int32 // C memory read by olm_abort_cb
+	abort *int32         // C memory read by olm_abort_cb
+	dec   *C.olm_decoder // the thread that decodes; nil: the caller's
 	embd  bool
 	pool  Pooling
 }
@@ -140,7 +141,7 @@ func NewContext(m *Model, p ContextParams) (*Context, error) {
 		}
 		return nil, fmt.Errorf("%w: %s", ErrContext, msg)
 	}
-	c := &Context{m: m, p: cctx, abort: abort, embd: p.Embeddings, pool: p.Pooling}
+	c := &Context{m: m, p: cctx, abort: abort, embd: p.Embeddings, pool: p.Pooling, dec: C.olm_decoder_new()}
 	runtime.SetFinalizer(c, (*Context).Close)
 	return c, nil
 }
@@ -151,6 +152,8 @@ func (c *Context) Close() error {
 		return nil
 	}
 	runtime.SetFinalizer(c, nil)
+	C.olm_decoder_free(c.dec)
+	c.dec = nil
 	C.llama_free(c.p)
 	C.free(unsafe.Pointer(c.abort))
 	c.p = nil
@@ -254,9 +257,12 @@ func (c *Context) run(ctx context.Context, b *Batch, encode bool) error {
 	}
 	b.c.n_tokens = C.int32_t(b.n)
 	var rc C.int32_t
-	if encode {
+	switch {
+	case c.dec != nil:
+		rc = C.olm_decoder_run(c.dec, c.p, b.c, C.bool(encode))
+	case encode:
 		rc = C.llama_encode(c.p, b.c)
-	} else {
+	default:
 		rc = C.llama_decode(c.p, b.c)
 	}
 	if stop != nil && !stop() {

@@ -18,7 +18,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <deque>
+#include <condition_variable>
 #include <mutex>
+#include <thread>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -140,6 +142,85 @@ extern "C" int olm_grammar_accept(struct llama_sampler * grammar, llama_token to
         set_err(err, e.what());
         return -1;
     }
+}
+
+// ---- decoder thread ----
+//
+// llama.cpp's CPU backend (built with OpenMP) runs every graph on an OpenMP
+// team that belongs to the calling OS thread. Go moves a goroutine between
+// OS threads, so decoding straight from Go creates a team per thread it
+// lands on, and the idle teams' workers spin against the working one.
+// Locking the goroutine to its thread is worse on a busy machine (the
+// locked thread must wait for the Go scheduler to hand it a P while the
+// workers spin). So each context decodes on one thread of its own; the Go
+// caller blocks in a plain cgo call until the decode is done.
+
+struct olm_decoder {
+    std::mutex              mu;
+    std::condition_variable cv;
+    int                     state  = 0; // 0 idle, 1 job, 2 done, 3 quit
+    llama_context *         ctx    = nullptr;
+    llama_batch             batch  = {};
+    bool                    encode = false;
+    int32_t                 rc     = 0;
+    std::thread             th;
+};
+
+static void olm_decoder_loop(olm_decoder * d) {
+    std::unique_lock<std::mutex> lk(d->mu);
+    for (;;) {
+        d->cv.wait(lk, [d] { return d->state == 1 || d->state == 3; });
+        if (d->state == 3) {
+            return;
+        }
+        lk.unlock();
+        int32_t rc;
+        try {
+            rc = d->encode ? llama_encode(d->ctx, d->batch) : llama_decode(d->ctx, d->batch);
+        } catch (const std::exception & e) {
+            LOG_ERR("%s: %s\n", __func__, e.what());
+            rc = -3;
+        }
+        lk.lock();
+        d->rc    = rc;
+        d->state = 2;
+        d->cv.notify_all();
+    }
+}
+
+extern "C" olm_decoder * olm_decoder_new(void) {
+    try {
+        auto * d = new olm_decoder;
+        d->th    = std::thread(olm_decoder_loop, d);
+        return d;
+    } catch (const std::exception &) {
+        return nullptr;
+    }
+}
+
+extern "C" int32_t olm_decoder_run(olm_decoder * d, struct llama_context * ctx, struct llama_batch batch, bool encode) {
+    std::unique_lock<std::mutex> lk(d->mu);
+    d->ctx    = ctx;
+    d->batch  = batch;
+    d->encode = encode;
+    d->state  = 1;
+    d->cv.notify_all();
+    d->cv.wait(lk, [d] { return d->state == 2; });
+    d->state = 0;
+    return d->rc;
+}
+
+extern "C" void olm_decoder_free(olm_decoder * d) {
+    if (!d) {
+        return;
+    }
+    {
+        std::lock_guard<std::mutex> lk(d->mu);
+        d->state = 3;
+        d->cv.notify_all();
+    }
+    d->th.join();
+    delete d;
 }
 
 extern "C" int32_t olm_default_threads(void) {

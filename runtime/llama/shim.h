@@ -40,6 +40,14 @@ int olm_grammar_accept(struct llama_sampler * grammar, llama_token token, char *
 // A sampler = a llama.cpp chain plus an optional grammar sampler, sampled
 // the way llama.cpp's common_sampler does (grammar checked on the chosen
 // token first, applied to all candidates only when it rejects it).
+// A thread that runs llama_decode/llama_encode for one context (so the
+// CPU backend's OpenMP team stays on one OS thread). olm_decoder_run blocks
+// until the call returns its code. NULL from olm_decoder_new: no thread.
+typedef struct olm_decoder olm_decoder;
+olm_decoder * olm_decoder_new(void);
+int32_t       olm_decoder_run(olm_decoder * d, struct llama_context * ctx, struct llama_batch batch, bool encode);
+void          olm_decoder_free(olm_decoder * d);
+
 // llama.cpp's default thread count (common_cpu_get_num_math: the physical
 // cores, without efficiency cores on hybrid CPUs).
 int32_t olm_default_threads(void);
