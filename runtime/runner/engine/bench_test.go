@@ -4,7 +4,6 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -225,9 +224,6 @@ func BenchmarkGenerate(b *testing.B) {
 			defer batch.Close()
 			prompt, _ := m.Tokenize("Once upon a time", true, true)
 			bare := func() (int, time.Duration, time.Duration) {
-				// one OS thread, as the runner's loop (one OpenMP team)
-				runtime.LockOSThread()
-				defer runtime.UnlockOSThread()
 				smp, err := llama.NewSampler(m, llama.SamplerParams{})
 				if err != nil {
 					b.Fatal(err)
