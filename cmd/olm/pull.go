@@ -30,7 +30,7 @@ func (c *PullCmd) Run(ctx context.Context, g *Globals) error {
 	p.line("pulling manifest %s", ref)
 	desc, err := transfer.Copy(ctx, repo, ref.TagOrDigest(), s, ref.String(), transfer.Options{Progress: p.event, Parts: c.Parts})
 	if err != nil {
-		return classify(ctx, err)
+		return explainTransfer(classify(ctx, err), ref)
 	}
 	if c.JSON {
 		return json.NewEncoder(os.Stdout).Encode(map[string]any{"name": ref.String(), "digest": desc.Digest, "mediaType": desc.MediaType, "size": desc.Size})

@@ -57,7 +57,7 @@ func (c *PushCmd) Run(ctx context.Context, g *Globals) error {
 	}
 	desc, err := transfer.Copy(ctx, s, src, repo, tag, transfer.Options{Progress: p.event})
 	if err != nil {
-		return classify(ctx, err)
+		return explainTransfer(classify(ctx, err), ref)
 	}
 	if c.JSON {
 		return json.NewEncoder(os.Stdout).Encode(map[string]any{"name": ref.String(), "digest": desc.Digest, "mediaType": desc.MediaType, "size": desc.Size})

@@ -97,7 +97,7 @@ func (s *runSession) ensureModel(ctx context.Context) error {
 	}
 	fmt.Fprintf(s.errw, "pulling %s\n", s.c.Model)
 	last := ""
-	return s.cl.Pull(ctx, &api.PullRequest{Model: s.c.Model, Insecure: s.c.Insecure}, func(p api.ProgressResponse) error {
+	err = s.cl.Pull(ctx, &api.PullRequest{Model: s.c.Model, Insecure: s.c.Insecure}, func(p api.ProgressResponse) error {
 		line := p.Status
 		if p.Total > 0 {
 			line = fmt.Sprintf("%s %3d%%", p.Status, p.Completed*100/p.Total)
@@ -108,6 +108,10 @@ func (s *runSession) ensureModel(ctx context.Context) error {
 		}
 		return nil
 	})
+	if err != nil && ctx.Err() == nil {
+		return fmt.Errorf("%s is not a local model, and pulling it failed: %w", s.c.Model, err)
+	}
+	return err
 }
 
 func (s *runSession) think() *api.ThinkValue {
