@@ -9,8 +9,10 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/signal"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	"golang.org/x/term"
@@ -42,6 +44,9 @@ type runSession struct {
 	opts     api.Options
 	system   string
 	messages []api.Message
+	// interrupts delivers Ctrl-C (SIGINT) in the chat: it stops the answer
+	// being written, or at the prompt says how to leave. Nil: none.
+	interrupts <-chan os.Signal
 }
 
 // Run implements `olm run`.
@@ -85,7 +90,15 @@ func (c *RunCmd) Run(ctx context.Context, g *Globals) error {
 	if prompt != "" || !stdinTTY {
 		return connError(g, s.generate(ctx, prompt))
 	}
-	return connError(g, s.repl(ctx, os.Stdin))
+	// In the chat Ctrl-C stops an answer (as in Ollama) instead of ending
+	// olm; SIGTERM still ends it.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt)
+	defer signal.Stop(sigs)
+	s.interrupts = sigs
+	rctx, stop := signal.NotifyContext(context.WithoutCancel(ctx), syscall.SIGTERM)
+	defer stop()
+	return connError(g, s.repl(rctx, os.Stdin))
 }
 
 // ensureModel checks the model exists on the server and pulls it if not.
@@ -220,6 +233,10 @@ func (s *runSession) repl(ctx context.Context, in io.Reader) error {
 		case <-ctx.Done():
 			fmt.Fprintln(s.out)
 			return nil
+		case <-s.interrupts:
+			fmt.Fprintln(s.out, "\nUse Ctrl + d or /bye to exit.")
+			multi = nil
+			continue
 		case l, ok := <-lines:
 			if !ok {
 				fmt.Fprintln(s.out)
@@ -428,7 +445,18 @@ func (s *runSession) chat(ctx context.Context, text string) error {
 	}
 	var answer, thinking strings.Builder
 	var final api.ChatResponse
-	err := s.cl.Chat(ctx, req, func(r api.ChatResponse) error {
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	watching := make(chan struct{})
+	defer close(watching)
+	go func() { // Ctrl-C stops this answer only
+		select {
+		case <-s.interrupts:
+			cancel()
+		case <-watching:
+		}
+	}()
+	err := s.cl.Chat(cctx, req, func(r api.ChatResponse) error {
 		if r.Message.Thinking != "" {
 			if thinking.Len() == 0 {
 				fmt.Fprint(s.out, "Thinking...\n")
@@ -450,6 +478,9 @@ func (s *runSession) chat(ctx context.Context, text string) error {
 	})
 	fmt.Fprintln(s.out)
 	if err != nil {
+		if cctx.Err() != nil && ctx.Err() == nil {
+			return nil // interrupted: the exchange is not kept
+		}
 		return err
 	}
 	for _, tc := range final.Message.ToolCalls {
