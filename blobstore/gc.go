@@ -57,7 +57,7 @@ func (s *Store) GC(ctx context.Context) (GCStats, error) {
 			return nil
 		}
 		live[d] = true
-		if (!isManifest(mt) && !(depth == 0 && mt == "")) || depth > maxDepth {
+		if (!oci.IsManifest(mt) && !(depth == 0 && mt == "")) || depth > maxDepth {
 			return nil
 		}
 		children, err := s.successors(ctx, descOf(d, mt))

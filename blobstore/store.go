@@ -1,7 +1,6 @@
 package blobstore
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -345,7 +344,7 @@ func (s *Store) Tag(ctx context.Context, desc ocispec.Descriptor, ref string) er
 		}
 		desc.MediaType = d.MediaType
 	}
-	if !isManifest(desc.MediaType) {
+	if !oci.IsManifest(desc.MediaType) {
 		return fmt.Errorf("blobstore: cannot tag %s: media type %q is not a manifest", desc.Digest, desc.MediaType)
 	}
 	release, err := s.Hold(ctx)
@@ -436,7 +435,7 @@ func (s *Store) checkComplete(ctx context.Context, desc ocispec.Descriptor, dept
 		return err
 	}
 	for _, c := range children {
-		if isManifest(c.MediaType) {
+		if oci.IsManifest(c.MediaType) {
 			if err := s.checkComplete(ctx, c, depth+1); err != nil {
 				return err
 			}
@@ -453,48 +452,20 @@ func (s *Store) checkComplete(ctx context.Context, desc ocispec.Descriptor, dept
 	return nil
 }
 
-// isManifest reports whether a media type is a manifest or index that
-// references other content.
-func isManifest(mt string) bool {
-	switch mt {
-	case ocispec.MediaTypeImageManifest, ocispec.MediaTypeImageIndex, oci.MediaTypeDockerManifest, oci.MediaTypeDockerManifestList:
-		return true
-	}
-	return false
-}
-
 // successors returns the config, layers and child manifests that a stored
 // manifest references (not its subject: a referrer does not keep its subject
 // alive). Every digest is validated.
 func (s *Store) successors(ctx context.Context, desc ocispec.Descriptor) ([]ocispec.Descriptor, error) {
-	if !isManifest(desc.MediaType) && desc.MediaType != "" {
+	if !oci.IsManifest(desc.MediaType) && desc.MediaType != "" {
 		return nil, nil
 	}
 	b, err := s.ReadBlob(ctx, desc.Digest, oci.MaxManifestSize)
 	if err != nil {
 		return nil, err
 	}
-	var m struct {
-		Config    *ocispec.Descriptor  `json:"config"`
-		Layers    []ocispec.Descriptor `json:"layers"`
-		Manifests []ocispec.Descriptor `json:"manifests"`
-	}
-	if err := json.NewDecoder(bytes.NewReader(b)).Decode(&m); err != nil {
-		return nil, fmt.Errorf("blobstore: manifest %s: %w", desc.Digest, err)
-	}
-	var out []ocispec.Descriptor
-	if m.Config != nil && m.Config.Digest != "" {
-		out = append(out, *m.Config)
-	}
-	out = append(out, m.Layers...)
-	out = append(out, m.Manifests...)
-	for _, c := range out {
-		if err := oci.ValidateDigest(c.Digest); err != nil {
-			return nil, fmt.Errorf("blobstore: manifest %s: %w", desc.Digest, err)
-		}
-		if c.Size < 0 {
-			return nil, fmt.Errorf("blobstore: manifest %s: negative size for %s", desc.Digest, c.Digest)
-		}
+	out, err := oci.Successors(desc, b)
+	if err != nil {
+		return nil, fmt.Errorf("blobstore: %w", err)
 	}
 	return out, nil
 }

@@ -35,7 +35,7 @@ func Save(ctx context.Context, store *blobstore.Store, refs []string, w io.Write
 			return nil
 		}
 		seen[d.Digest] = true
-		if isManifest(d.MediaType) {
+		if oci.IsManifest(d.MediaType) {
 			if depth > maxDepth {
 				return fmt.Errorf("%w: indexes nested deeper than %d", oci.ErrInvalidManifest, maxDepth)
 			}
@@ -43,7 +43,7 @@ func Save(ctx context.Context, store *blobstore.Store, refs []string, w io.Write
 			if err != nil {
 				return err
 			}
-			cs, err := successors(d, b)
+			cs, err := oci.Successors(d, b)
 			if err != nil {
 				return err
 			}

@@ -3,7 +3,6 @@ package transfer
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"hash"
@@ -113,7 +112,7 @@ type progressSource struct {
 
 func (p progressSource) Fetch(ctx context.Context, d ocispec.Descriptor) (io.ReadCloser, error) {
 	rc, err := p.ReadOnlyTarget.Fetch(ctx, d)
-	if err != nil || isManifest(d.MediaType) {
+	if err != nil || oci.IsManifest(d.MediaType) {
 		return rc, err
 	}
 	return countingReadCloser{countingReader{rc, &counter{desc: d, rep: p.rep}}, rc}, nil
@@ -161,46 +160,6 @@ func mapError(err error) error {
 		return fmt.Errorf("%w: %w", ErrVerify, err)
 	}
 	return err
-}
-
-func isManifest(mt string) bool {
-	switch mt {
-	case oci.MediaTypeOCIManifest, oci.MediaTypeOCIIndex, oci.MediaTypeDockerManifest, oci.MediaTypeDockerManifestList:
-		return true
-	}
-	return false
-}
-
-// successors parses the config, layers and child manifests of a manifest
-// and validates their digests and sizes.
-func successors(desc ocispec.Descriptor, b []byte) ([]ocispec.Descriptor, error) {
-	var m struct {
-		MediaType string               `json:"mediaType"`
-		Config    *ocispec.Descriptor  `json:"config"`
-		Layers    []ocispec.Descriptor `json:"layers"`
-		Manifests []ocispec.Descriptor `json:"manifests"`
-	}
-	if err := json.NewDecoder(bytes.NewReader(b)).Decode(&m); err != nil {
-		return nil, fmt.Errorf("%w: manifest %s: %v", oci.ErrInvalidManifest, desc.Digest, err)
-	}
-	if len(m.Layers)+len(m.Manifests) > oci.MaxLayers {
-		return nil, fmt.Errorf("%w: manifest %s has %d entries, the limit is %d", oci.ErrTooLarge, desc.Digest, len(m.Layers)+len(m.Manifests), oci.MaxLayers)
-	}
-	var out []ocispec.Descriptor
-	if m.Config != nil {
-		out = append(out, *m.Config)
-	}
-	out = append(out, m.Layers...)
-	out = append(out, m.Manifests...)
-	for _, s := range out {
-		if err := oci.ValidateDigest(s.Digest); err != nil {
-			return nil, fmt.Errorf("%w: manifest %s: %w", oci.ErrInvalidManifest, desc.Digest, err)
-		}
-		if s.Size < 0 {
-			return nil, fmt.Errorf("%w: manifest %s: negative size for %s", oci.ErrInvalidManifest, desc.Digest, s.Digest)
-		}
-	}
-	return out, nil
 }
 
 // pull copies ref from a registry into the store.
@@ -261,14 +220,14 @@ func pullManifest(ctx context.Context, repo *remote.Repository, desc ocispec.Des
 			return err
 		}
 	}
-	children, err := successors(desc, b)
+	children, err := oci.Successors(desc, b)
 	if err != nil {
 		return err
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(opts.Concurrency)
 	for _, c := range children {
-		if isManifest(c.MediaType) {
+		if oci.IsManifest(c.MediaType) {
 			if err := pullManifest(ctx, repo, c, store, opts, rep, depth+1); err != nil {
 				return err
 			}

@@ -10,6 +10,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/olmhq/olm/blobstore"
+	"github.com/olmhq/olm/oci"
 )
 
 // tarOf builds a tarball from name/content pairs.
@@ -55,7 +56,7 @@ func FuzzLoad(f *testing.F) {
 			if err != nil {
 				t.Fatalf("tagged %s without its manifest: %v", e.Name, err)
 			}
-			cs, err := successors(e.Descriptor, b)
+			cs, err := oci.Successors(e.Descriptor, b)
 			if err != nil {
 				continue
 			}
