@@ -11,6 +11,8 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/olmhq/olm/internal/ctxio"
 )
 
 // ImportMethod says how Import put a file into the store.
@@ -117,7 +119,7 @@ func (s *Store) ImportFile(ctx context.Context, path string, opts ImportOptions)
 	}
 	if method == ImportCopy {
 		h := sha256.New()
-		n, err := io.CopyBuffer(io.MultiWriter(tmp, h), ctxReader{ctx, src}, make([]byte, 4<<20))
+		n, err := io.CopyBuffer(io.MultiWriter(tmp, h), ctxio.Reader(ctx, src), make([]byte, 4<<20))
 		if err != nil {
 			tmp.Close()
 			return ocispec.Descriptor{}, "", fmt.Errorf("blobstore: import %s: %w", path, err)
@@ -156,7 +158,7 @@ func (s *Store) ImportFile(ctx context.Context, path string, opts ImportOptions)
 // hashReader hashes r from its start.
 func hashReader(ctx context.Context, f *os.File) (digest.Digest, int64, error) {
 	h := sha256.New()
-	n, err := io.CopyBuffer(h, ctxReader{ctx, io.NewSectionReader(f, 0, 1<<62)}, make([]byte, 4<<20))
+	n, err := io.CopyBuffer(h, ctxio.Reader(ctx, io.NewSectionReader(f, 0, 1<<62)), make([]byte, 4<<20))
 	if err != nil {
 		return "", 0, fmt.Errorf("blobstore: hash: %w", err)
 	}

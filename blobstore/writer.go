@@ -16,6 +16,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sys/unix"
 
+	"github.com/olmhq/olm/internal/ctxio"
 	"github.com/olmhq/olm/oci"
 )
 
@@ -117,7 +118,7 @@ func (w *Writer) Resume(ctx context.Context) (int64, error) {
 	w.h.Reset()
 	w.random.Store(false)
 	r := io.NewSectionReader(w.f, 0, n)
-	if _, err := io.CopyBuffer(w.h, ctxReader{ctx, r}, make([]byte, 1<<20)); err != nil {
+	if _, err := io.CopyBuffer(w.h, ctxio.Reader(ctx, r), make([]byte, 1<<20)); err != nil {
 		return 0, fmt.Errorf("blobstore: resume %s: %w", w.desc.Digest, err)
 	}
 	w.off, w.flushed = n, n
@@ -267,7 +268,7 @@ func (s *Store) Push(ctx context.Context, desc ocispec.Descriptor, r io.Reader) 
 	if err := w.Reset(); err != nil {
 		return err
 	}
-	if _, err := io.CopyBuffer(w, ctxReader{ctx, io.LimitReader(r, desc.Size+1)}, make([]byte, 1<<20)); err != nil {
+	if _, err := io.CopyBuffer(w, ctxio.Reader(ctx, io.LimitReader(r, desc.Size+1)), make([]byte, 1<<20)); err != nil {
 		if errors.Is(err, ErrSizeMismatch) {
 			w.Cancel()
 		}
@@ -286,19 +287,6 @@ func (s *Store) Hold(ctx context.Context) (release func(), err error) {
 		return nil, err
 	}
 	return l.unlock, nil
-}
-
-// ctxReader stops a long copy when its context ends.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }
 
 // removeIfExists removes path, ignoring a missing file.

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/olmhq/olm/internal/ctxio"
 	"github.com/olmhq/olm/internal/gguf"
 	"github.com/olmhq/olm/oci"
 	"github.com/opencontainers/go-digest"
@@ -134,7 +135,7 @@ func unpack(ctx context.Context, blob string, l oci.Layer, dir, path string) err
 			os.Remove(tmp.Name())
 		}
 	}()
-	n, err := io.CopyBuffer(tmp, ctxReader{ctx, fr}, make([]byte, 1<<20))
+	n, err := io.CopyBuffer(tmp, ctxio.Reader(ctx, fr), make([]byte, 1<<20))
 	if err != nil {
 		return err
 	}
@@ -218,17 +219,4 @@ func PruneUnpacked(ctx context.Context, s Store) (removed int, freed int64, err 
 		}
 	}
 	return removed, freed, nil
-}
-
-// ctxReader stops a long copy when its context ends.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }
