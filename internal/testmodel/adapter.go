@@ -1,14 +1,11 @@
 package testmodel
 
 import (
-	"bufio"
 	"encoding/binary"
 	"fmt"
 	"hash/fnv"
 	"math"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
 
 	"github.com/olmhq/olm/internal/gguf"
 )
@@ -242,44 +239,19 @@ func writeF32(path string, h gguf.Header, seed uint64, val func(name string, rng
 			return fmt.Errorf("testmodel: %s is not F32", t.Name)
 		}
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	bw := bufio.NewWriter(tmp)
-	w, err := gguf.NewWriter(bw, h)
-	if err != nil {
-		tmp.Close()
-		return err
-	}
-	for _, t := range w.Tensors() {
-		hsh := fnv.New64a()
-		hsh.Write([]byte(t.Name))
-		rng := rand.New(rand.NewPCG(seed, hsh.Sum64()))
-		buf := make([]byte, 0, 4*t.Elements())
-		for i := uint64(0); i < t.Elements(); i++ {
-			buf = binary.LittleEndian.AppendUint32(buf, math.Float32bits(val(t.Name, rng)))
+	return writeGGUF(path, h, 4096, func(w *gguf.Writer) error {
+		for _, t := range w.Tensors() {
+			hsh := fnv.New64a()
+			hsh.Write([]byte(t.Name))
+			rng := rand.New(rand.NewPCG(seed, hsh.Sum64()))
+			buf := make([]byte, 0, 4*t.Elements())
+			for i := uint64(0); i < t.Elements(); i++ {
+				buf = binary.LittleEndian.AppendUint32(buf, math.Float32bits(val(t.Name, rng)))
+			}
+			if _, err := w.Write(buf); err != nil {
+				return err
+			}
 		}
-		if _, err := w.Write(buf); err != nil {
-			tmp.Close()
-			return err
-		}
-	}
-	if err := w.Close(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := bw.Flush(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+		return nil
+	})
 }

@@ -228,58 +228,65 @@ func Generate(path string, s Spec) error {
 	if err != nil {
 		return err
 	}
+	return writeGGUF(path, h, 1<<20, func(w *gguf.Writer) error {
+		buf := make([]byte, 0, 64<<10)
+		for _, t := range w.Tensors() {
+			hsh := fnv.New64a()
+			hsh.Write([]byte(t.Name))
+			rng := rand.New(rand.NewPCG(s.Seed, hsh.Sum64()))
+			n := t.Elements()
+			scale := float32(1 / math.Sqrt(float64(t.Dims[0])))
+			for i := uint64(0); i < n; i++ {
+				x := (rng.Float32()*2 - 1)
+				if t.Type == gguf.TensorF32 {
+					buf = binary.LittleEndian.AppendUint32(buf, math.Float32bits(1+0.1*x))
+				} else {
+					buf = binary.LittleEndian.AppendUint16(buf, gguf.F32ToF16(x*scale))
+				}
+				if len(buf) >= cap(buf)-4 {
+					if _, err := w.Write(buf); err != nil {
+						return err
+					}
+					buf = buf[:0]
+				}
+			}
+			if _, err := w.Write(buf); err != nil {
+				return err
+			}
+			buf = buf[:0]
+		}
+		return nil
+	})
+}
+
+// writeGGUF writes the GGUF file with header h to path atomically: into a
+// temporary file beside it, through a buffer of bufSize bytes, with the
+// tensor data from fill, then renamed into place. Nothing is left behind on
+// error.
+func writeGGUF(path string, h gguf.Header, bufSize int, fill func(w *gguf.Writer) error) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-*")
 	if err != nil {
 		return err
 	}
 	defer os.Remove(tmp.Name())
-	bw := bufio.NewWriterSize(tmp, 1<<20)
+	bw := bufio.NewWriterSize(tmp, bufSize)
 	w, err := gguf.NewWriter(bw, h)
+	if err == nil {
+		err = fill(w)
+	}
+	if err == nil {
+		err = w.Close()
+	}
+	if err == nil {
+		err = bw.Flush()
+	}
+	if err == nil {
+		err = tmp.Chmod(0o644)
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
 	if err != nil {
-		tmp.Close()
-		return err
-	}
-	buf := make([]byte, 0, 64<<10)
-	for _, t := range w.Tensors() {
-		hsh := fnv.New64a()
-		hsh.Write([]byte(t.Name))
-		rng := rand.New(rand.NewPCG(s.Seed, hsh.Sum64()))
-		n := t.Elements()
-		scale := float32(1 / math.Sqrt(float64(t.Dims[0])))
-		for i := uint64(0); i < n; i++ {
-			x := (rng.Float32()*2 - 1)
-			if t.Type == gguf.TensorF32 {
-				buf = binary.LittleEndian.AppendUint32(buf, math.Float32bits(1+0.1*x))
-			} else {
-				buf = binary.LittleEndian.AppendUint16(buf, gguf.F32ToF16(x*scale))
-			}
-			if len(buf) >= cap(buf)-4 {
-				if _, err := w.Write(buf); err != nil {
-					tmp.Close()
-					return err
-				}
-				buf = buf[:0]
-			}
-		}
-		if _, err := w.Write(buf); err != nil {
-			tmp.Close()
-			return err
-		}
-		buf = buf[:0]
-	}
-	if err := w.Close(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := bw.Flush(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
 		return err
 	}
 	return os.Rename(tmp.Name(), path)
