@@ -28,7 +28,7 @@ func TestGenerateMatchesSharedShape(t *testing.T) {
 	}
 	shared := testmodel.SharedPath()
 	if shared == "" {
-		t.Skip("shared model absent; shape comparison skipped")
+		testenv.Missing(t, "the shared model "+testmodel.TinyName, "it lives in ../shared/models beside the checkout")
 	}
 	s, err := gguf.ReadFile(shared)
 	if err != nil {
