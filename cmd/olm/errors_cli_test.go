@@ -3,30 +3,18 @@ package main
 import (
 	"errors"
 	"fmt"
-	"net"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/olmhq/olm/internal/testenv"
 	"github.com/olmhq/olm/internal/testmodel"
 	"github.com/olmhq/olm/internal/testolm"
 	"github.com/olmhq/olm/oci"
 	"github.com/olmhq/olm/oci/transfer"
 	"github.com/olmhq/olm/registry-test/regtest"
 )
-
-// closedAddr returns a loopback address nothing listens on.
-func closedAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
-}
 
 // TestCLIUserErrors runs the commands a user gets wrong most often and
 // checks each exits with its documented code (docs/store-and-transfers.md)
@@ -40,10 +28,10 @@ func TestCLIUserErrors(t *testing.T) {
 	env := append([]string{"OLM_HOME=" + home}, reg.Env()...)
 	bin := olmForCreateTests(t)
 	testolm.Create(t, bin, env, "tiny", "FROM "+testmodel.Tiny(t)+"\n")
-	dead := closedAddr(t)
+	dead := testenv.RefusedAddr(t)
 	mustOlm(t, env, "", "tag", "tiny", dead+"/team/tiny:1")
 	served := append(env, "OLM_HOST="+strings.TrimPrefix(testolm.Serve(t, bin, env, 30*time.Second), "http://"))
-	noServer := append(env, "OLM_HOST="+closedAddr(t))
+	noServer := append(env, "OLM_HOST="+testenv.RefusedAddr(t))
 
 	for _, tc := range []struct {
 		name string
