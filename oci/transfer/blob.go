@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -43,10 +45,24 @@ func retryable(err error) bool {
 		return he.code >= 500 || he.code == http.StatusTooManyRequests || he.code == http.StatusRequestTimeout
 	}
 	if errors.Is(err, ErrVerify) || errors.Is(err, ErrNotFound) || errors.Is(err, ErrUnauthorized) || errors.Is(err, ErrNoSpace) ||
-		errors.Is(err, oci.ErrInvalidDigest) || errors.Is(err, errNoRanges) {
+		errors.Is(err, oci.ErrInvalidDigest) || errors.Is(err, errNoRanges) || unreachable(err) {
 		return false
 	}
 	return true // connection resets, unexpected EOF, timeouts
+}
+
+// unreachable reports whether err says the registry cannot be reached at
+// all: its name does not resolve, or nothing listens at its address. Waiting
+// does not fix a typo, so these fail at once, as `docker pull` does; a
+// connection that breaks once established is retried.
+func unreachable(err error) bool {
+	var dns *net.DNSError
+	if errors.As(err, &dns) && dns.IsNotFound {
+		return true
+	}
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial" &&
+		(errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ENETUNREACH) || errors.Is(err, syscall.EHOSTUNREACH))
 }
 
 // sleep waits for the backoff of attempt (0-based) or until ctx ends.

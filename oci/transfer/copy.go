@@ -154,7 +154,7 @@ func mapError(err error) error {
 		return fmt.Errorf("%w: %w (log in with `olm login`)", ErrUnauthorized, err)
 	}
 	if errors.Is(err, errdef.ErrNotFound) && !errors.Is(err, ErrNotFound) {
-		return fmt.Errorf("%w: %w", ErrNotFound, err)
+		return classed{ErrNotFound, err} // its text already ends in "not found"
 	}
 	if errors.Is(err, content.ErrMismatchedDigest) || errors.Is(err, content.ErrTrailingData) {
 		return fmt.Errorf("%w: %w", ErrVerify, err)

@@ -15,3 +15,10 @@ var (
 	// ErrArchive means a tarball is not an OCI image layout olm can load.
 	ErrArchive = errors.New("invalid OCI layout archive")
 )
+
+// classed marks err as also being kind (for errors.Is) without repeating
+// kind's text when err already says it, as oras-go's "…: not found" does.
+type classed struct{ kind, err error }
+
+func (e classed) Error() string   { return e.err.Error() }
+func (e classed) Unwrap() []error { return []error{e.kind, e.err} }

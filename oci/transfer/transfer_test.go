@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -453,5 +454,46 @@ func TestParallelResumesPartialIngest(t *testing.T) {
 	// (3 MiB - 1000000) / 512 KiB = 5 ranges.
 	if resumed != 1_000_000 || f.ranged.Load()-before != 5 {
 		t.Fatalf("resumed at %d with %d ranged GETs, want 1000000 and 5", resumed, f.ranged.Load()-before)
+	}
+}
+
+// TestUnreachableFailsAtOnce: a registry nobody listens at, or whose name
+// does not resolve, fails on the first attempt instead of waiting out the
+// retries; a connection that breaks after it was made is still retried.
+func TestUnreachableFailsAtOnce(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close() // refused from now on (a reused port would only make this test pass slower)
+	repo, ref := repoFor(t, addr, "m/tiny:v1")
+	var retries int
+	_, err = Copy(context.Background(), repo, "v1", newStore(t), ref.String(),
+		Options{Backoff: time.Millisecond, Progress: func(e Event) {
+			if e.Status == StatusRetry {
+				retries++
+			}
+		}})
+	if err == nil || !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Fatalf("pull from %s: %v, want connection refused", addr, err)
+	}
+	if retries != 0 {
+		t.Fatalf("%d retries of a refused connection", retries)
+	}
+
+	for _, tc := range []struct {
+		err  error
+		want bool
+	}{
+		{&net.OpError{Op: "dial", Net: "tcp", Err: &os.SyscallError{Syscall: "connect", Err: syscall.ECONNREFUSED}}, false},
+		{&net.OpError{Op: "dial", Net: "tcp", Err: &net.DNSError{Err: "no such host", Name: "regsitry.example", IsNotFound: true}}, false},
+		{&net.OpError{Op: "dial", Net: "tcp", Err: &net.DNSError{Err: "server misbehaving", Name: "registry.example", IsTemporary: true}}, true},
+		{&net.OpError{Op: "read", Net: "tcp", Err: &os.SyscallError{Syscall: "read", Err: syscall.ECONNRESET}}, true},
+		{io.ErrUnexpectedEOF, true},
+	} {
+		if got := retryable(tc.err); got != tc.want {
+			t.Errorf("retryable(%v) = %v, want %v", tc.err, got, tc.want)
+		}
 	}
 }
