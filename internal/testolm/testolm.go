@@ -2,12 +2,14 @@ package testolm
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -77,12 +79,23 @@ func Create(tb testing.TB, bin string, env []string, name, modelfile string, arg
 // returns its base URL ("http://127.0.0.1:<port>").
 func Serve(tb testing.TB, bin string, env []string, wait time.Duration) string {
 	tb.Helper()
-	addr := FreeAddr(tb)
-	cmd := exec.Command(bin, "serve")
-	cmd.Env = append(append(cmd.Environ(), env...), "OLM_HOST="+addr)
-	url := "http://" + addr
-	Start(tb, cmd, url+"/", wait)
-	return url
+	// The port is found free and then handed to the server; another process
+	// may take it in between, so a server that cannot bind tries another.
+	var err error
+	for attempt := 0; attempt < 3; attempt++ {
+		addr := FreeAddr(tb)
+		cmd := exec.Command(bin, "serve")
+		cmd.Env = append(append(cmd.Environ(), env...), "OLM_HOST="+addr)
+		url := "http://" + addr
+		if err = start(tb, cmd, url+"/", wait); err == nil {
+			return url
+		}
+		if !errors.Is(err, errAddrInUse) {
+			break
+		}
+	}
+	tb.Fatal(err)
+	return ""
 }
 
 // FreeAddr returns a loopback address ("127.0.0.1:<port>") whose port was
@@ -97,6 +110,9 @@ func FreeAddr(tb testing.TB) string {
 	return l.Addr().String()
 }
 
+// errAddrInUse means the process exited because its port was taken.
+var errAddrInUse = errors.New("address already in use")
+
 // Start starts cmd (its output collected in a log) and waits up to wait
 // until GET health answers 200; it fails the test, with the log, if the
 // process exits first or the time runs out. When the test ends the process
@@ -104,24 +120,34 @@ func FreeAddr(tb testing.TB) string {
 // test failed its log is logged.
 func Start(tb testing.TB, cmd *exec.Cmd, health string, wait time.Duration) {
 	tb.Helper()
+	if err := start(tb, cmd, health, wait); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// start is Start returning its failure; errAddrInUse when the process
+// exited because it could not bind its address.
+func start(tb testing.TB, cmd *exec.Cmd, health string, wait time.Duration) error {
+	tb.Helper()
 	name := filepath.Base(cmd.Path)
 	if len(cmd.Args) > 1 {
 		name += " " + cmd.Args[1]
 	}
-	var log bytes.Buffer
+	var log syncBuffer
 	cmd.Stdout, cmd.Stderr = &log, &log
 	if err := cmd.Start(); err != nil {
-		tb.Fatal(err)
+		return err
 	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
+	exited := make(chan struct{}) // closed once Wait returns; waitErr is then set
+	var waitErr error
+	go func() { waitErr = cmd.Wait(); close(exited) }()
 	tb.Cleanup(func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		select {
-		case <-done:
+		case <-exited:
 		case <-time.After(15 * time.Second):
 			_ = cmd.Process.Kill()
-			<-done
+			<-exited
 		}
 		if tb.Failed() {
 			tb.Logf("%s log:\n%s", name, log.String())
@@ -130,17 +156,38 @@ func Start(tb testing.TB, cmd *exec.Cmd, health string, wait time.Duration) {
 	deadline := time.Now().Add(wait)
 	for time.Now().Before(deadline) {
 		select {
-		case err := <-done:
-			tb.Fatalf("%s exited: %v\n%s", name, err, log.String())
+		case <-exited:
+			if strings.Contains(log.String(), "address already in use") {
+				return fmt.Errorf("%s exited: %w\n%s", name, errAddrInUse, log.String())
+			}
+			return fmt.Errorf("%s exited: %v\n%s", name, waitErr, log.String())
 		default:
 		}
 		if resp, err := http.Get(health); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
-				return
+				return nil
 			}
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	tb.Fatalf("%s did not answer GET %s within %v\n%s", name, health, wait, log.String())
+	return fmt.Errorf("%s did not answer GET %s within %v\n%s", name, health, wait, log.String())
+}
+
+// syncBuffer is a bytes.Buffer the process's output and the test may use at once.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }
