@@ -49,7 +49,7 @@ func TestCLIUserErrors(t *testing.T) {
 		{"push unreachable registry", env, []string{"push", dead + "/team/tiny:1"}, exitNetwork,
 			[]string{"cannot reach the registry " + dead, "connection refused"}},
 		{"push model not local", env, []string{"push", reg.Ref("team/other", "1")}, exitUsage,
-			[]string{"not found in the local store; pull or create it first"}},
+			[]string{"not found in the local store; pull or create it first", "tag it first: olm tag MODEL " + reg.Ref("team/other", "1")}},
 		{"pull invalid name", env, []string{"pull", "Bad Name!"}, exitUsage, []string{"Bad Name!"}},
 		{"show missing", env, []string{"show", "nope"}, exitUsage,
 			[]string{"model nope not found; pull or create it first"}},

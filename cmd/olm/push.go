@@ -31,6 +31,11 @@ func (c *PushCmd) Run(ctx context.Context, g *Globals) error {
 	}
 	ref, key, err := localModel(ctx, s, c.Name)
 	if err != nil {
+		var ee exitError
+		if errors.As(err, &ee) && errors.Is(err, errNoLocalModel) {
+			// Like docker push: the name to push under must be a local tag.
+			return exitError{ee.code, fmt.Errorf("%w; to push a local model under this name, tag it first: olm tag MODEL %s", err, c.Name)}
+		}
 		return err
 	}
 	_, repo, err := remoteRepo(ctx, c.Name, c.Insecure)

@@ -88,6 +88,9 @@ type TransferFlags struct {
 // registryPrefix marks a registry reference in cp and inspect.
 const registryPrefix = "registry://"
 
+// errNoLocalModel means a name is not in the local store.
+var errNoLocalModel = errors.New("not found in the local store")
+
 // localModel resolves a name in the store, mapping a missing model to exit code 2.
 func localModel(ctx context.Context, s *blobstore.Store, name string) (oci.Reference, string, error) {
 	ref, err := modelNaming().Parse(name)
@@ -100,7 +103,7 @@ func localModel(ctx context.Context, s *blobstore.Store, name string) (oci.Refer
 	}
 	if _, err := s.Resolve(ctx, key); err != nil {
 		if errors.Is(err, blobstore.ErrNotFound) {
-			return ref, "", exitError{exitUsage, fmt.Errorf("model %s not found in the local store; pull or create it first", name)}
+			return ref, "", exitError{exitUsage, fmt.Errorf("model %s %w; pull or create it first", name, errNoLocalModel)}
 		}
 		return ref, "", err
 	}
