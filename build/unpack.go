@@ -66,7 +66,7 @@ func ModelPaths(ctx context.Context, s Store, m *oci.Model) (*Paths, error) {
 
 // LayerPath returns a path of the GGUF file that layer l of a stored model
 // holds. For a raw layer that is the blob (s.BlobPath). For an archived
-// layer (tar or tar+gzip) the file is unpacked through oci.OpenArchived into
+// layer (tar, tar+gzip or tar+zstd) the file is unpacked through oci.OpenArchived into
 // the store's UnpackDir the first time, checked (its size against the tar
 // header, then as a GGUF whose tensors all lie inside the file), made
 // read-only and renamed into place; later calls, in any process, find it

@@ -19,6 +19,7 @@ import (
 	"github.com/olmhq/olm/internal/testmodel"
 	"github.com/olmhq/olm/modelfile"
 	"github.com/olmhq/olm/oci"
+	"github.com/klauspost/compress/zstd"
 	"github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -68,10 +69,15 @@ func storeModelKit(t *testing.T, s *blobstore.Store, ref, layerType string, arch
 	artifactType := oci.ArtifactTypeKitOps
 	config := push(oci.MediaTypeKitOpsConfig, []byte(`{"manifestVersion":"1.0.0","package":{"name":"tiny-kit","license":"MIT"},"model":{"name":"tiny","path":"`+modelPath+`","framework":"llama.cpp"}}`))
 	layer := push(layerType, archive)
-	if strings.HasPrefix(layerType, "application/vnd.cncf.model.") {
+	switch {
+	case strings.HasPrefix(layerType, "application/vnd.cncf.model."):
 		artifactType = oci.ArtifactTypeModelPack
 		config = push(oci.MediaTypeModelPackConfig, []byte(`{"descriptor":{"name":"tiny"},"modelfs":{"type":"layers","diffIds":["`+layer.Digest.String()+`"]},"config":{"format":"gguf"}}`))
 		layer.Annotations = map[string]string{oci.AnnotationModelPackFilepath: modelPath, oci.AnnotationTitle: "weights.tar"}
+	case strings.HasPrefix(layerType, oci.MediaTypeCNAIPrefix):
+		artifactType = oci.ArtifactTypeCNAIModel
+		config = push(oci.MediaTypeCNAIConfig, []byte(`{"descriptor":{"name":"tiny"},"modelfs":{"type":"layers","diffIds":["`+layer.Digest.String()+`"]},"config":{"format":"gguf"}}`))
+		layer.Annotations = map[string]string{oci.AnnotationCNAIFilepath: modelPath}
 	}
 	man, _ := json.Marshal(ocispec.Manifest{
 		Versioned:    specs.Versioned{SchemaVersion: 2},
@@ -88,6 +94,21 @@ func storeModelKit(t *testing.T, s *blobstore.Store, ref, layerType string, arch
 	return desc
 }
 
+// zstdOf compresses b with zstd at the given level, as `zstd -N` would.
+func zstdOf(t *testing.T, b []byte, level zstd.EncoderLevel) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	zw, err := zstd.NewWriter(&buf, zstd.WithEncoderLevel(level), zstd.WithEncoderConcurrency(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	zw.Write(b)
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
 func readAll(t *testing.T, path string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(path)
@@ -97,7 +118,8 @@ func readAll(t *testing.T, path string) []byte {
 	return b
 }
 
-// TestArchivedWeights: a ModelKit whose GGUF is in a tar or tar+gzip layer
+// TestArchivedWeights: a ModelKit or ModelPack artifact whose GGUF is in a
+// tar, tar+gzip or tar+zstd layer
 // resolves to a mappable GGUF file, unpacked once, kept while the model is
 // stored and removed with it; Show and builds FROM it read that file.
 func TestArchivedWeights(t *testing.T) {
@@ -105,15 +127,22 @@ func TestArchivedWeights(t *testing.T) {
 	want := readAll(t, testmodel.Tiny(t))
 	for _, tc := range []struct {
 		name, mediaType string
-		zip             bool
+		zip, zstd       bool
 	}{
-		{"tar", oci.MediaTypeKitOpsModelTar, false},
-		{"tar+gzip", oci.MediaTypeKitOpsModelTarGzip, true},
-		{"modelpack-tar", oci.MediaTypeModelPackWeightTar, false},
+		{"tar", oci.MediaTypeKitOpsModelTar, false, false},
+		{"tar+gzip", oci.MediaTypeKitOpsModelTarGzip, true, false},
+		{"tar+zstd", oci.MediaTypeKitOpsModelTarZstd, false, true},
+		{"modelpack-tar", oci.MediaTypeModelPackWeightTar, false, false},
+		{"modelpack-tar+gzip", oci.MediaTypeModelPackWeightTarGzip, true, false},
+		{"modelpack-tar+zstd", oci.MediaTypeModelPackWeightTarZstd, false, true},
+		{"cnai-tar+zstd", oci.MediaTypeCNAIPrefix + "weight.v1.tar+zstd", false, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b, s := newBuilder(t)
 			archive := tarOf(t, tc.zip, "models/README.md", []byte("# tiny"), "models/tiny.gguf", want)
+			if tc.zstd {
+				archive = zstdOf(t, archive, zstd.SpeedBestCompression)
+			}
 			ref := "example.com/kit/tiny:v1"
 			storeModelKit(t, s, ref, tc.mediaType, archive, "models/tiny.gguf")
 
@@ -193,6 +222,8 @@ func TestArchivedWeights(t *testing.T) {
 func TestArchivedWeightsBad(t *testing.T) {
 	ctx := context.Background()
 	gg := readAll(t, testmodel.Tiny(t))
+	zstdTrunc := zstdOf(t, tarOf(t, false, "models/tiny.gguf", gg), zstd.SpeedDefault)
+	zstdTrunc = zstdTrunc[:len(zstdTrunc)*2/3]
 	for _, tc := range []struct {
 		name    string
 		archive []byte
@@ -201,16 +232,24 @@ func TestArchivedWeightsBad(t *testing.T) {
 		{"not-gguf", tarOf(t, false, "models/tiny.gguf", []byte("GGUF but not really")), build.ErrInvalidWeights},
 		{"truncated-gguf", tarOf(t, false, "models/tiny.gguf", gg[:len(gg)/2]), build.ErrInvalidWeights},
 		{"missing", tarOf(t, false, "models/other.bin", []byte("x")), oci.ErrInvalidManifest},
+		{"zstd-truncated", zstdTrunc, nil},
+		{"zstd-not-gguf", zstdOf(t, tarOf(t, false, "models/tiny.gguf", []byte("GGUF but not really")), zstd.SpeedDefault), build.ErrInvalidWeights},
+		{"zstd-not-zstd", tarOf(t, true, "models/tiny.gguf", gg), oci.ErrInvalidManifest},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, s := newBuilder(t)
 			ref := "example.com/kit/bad:v1"
-			storeModelKit(t, s, ref, oci.MediaTypeKitOpsModelTar, tc.archive, "models/tiny.gguf")
+			mt := oci.MediaTypeKitOpsModelTar
+			if strings.HasPrefix(tc.name, "zstd-") {
+				mt = oci.MediaTypeModelPackWeightTarZstd
+			}
+			storeModelKit(t, s, ref, mt, tc.archive, "models/tiny.gguf")
 			m, _, err := build.LoadModel(ctx, s, ref)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := build.ModelPaths(ctx, s, m); !errors.Is(err, tc.want) {
+			_, err = build.ModelPaths(ctx, s, m)
+			if err == nil || tc.want != nil && !errors.Is(err, tc.want) {
 				t.Fatalf("ModelPaths: %v, want %v", err, tc.want)
 			}
 			dir := filepath.Join(s.Root(), build.UnpackDir, "sha256", m.Weights[0].Digest.Encoded())

@@ -8,7 +8,16 @@ import (
 	"io"
 	"path"
 	"strings"
+
+	"github.com/klauspost/compress/zstd"
 )
+
+// MaxZstdWindow is the largest zstd window (in bytes, 128 MiB) OpenArchived
+// decodes: the decoder keeps a window's worth of output in memory, and the
+// window size is chosen by whoever wrote the layer. 128 MiB is the zstd
+// command's own default limit (window log 27); a layer compressed with
+// --long=28 or more is refused.
+const MaxZstdWindow = 128 << 20
 
 // OpenArchived finds the file a KitOps or ModelPack tar layer holds and
 // returns a reader of its bytes and its size. r reads the layer's blob; a is
@@ -19,7 +28,9 @@ import (
 // cleaning, so an archive cannot point outside itself. The returned reader
 // is valid until r is closed; read it to the end before reading r otherwise.
 //
-// tar+zstd is not supported yet (ErrUnsupportedFormat).
+// tar+gzip and tar+zstd layers are decompressed as they are read, in the
+// caller's goroutine, in bounded memory (a zstd window over MaxZstdWindow is
+// an error). Other archive kinds are ErrUnsupportedFormat.
 func OpenArchived(r io.Reader, a Archive, name string) (io.Reader, int64, error) {
 	switch a {
 	case ArchiveNone:
@@ -31,6 +42,14 @@ func OpenArchived(r io.Reader, a Archive, name string) (io.Reader, int64, error)
 			return nil, 0, fmt.Errorf("%w: layer is not gzip: %v", ErrInvalidManifest, err)
 		}
 		r = zr
+	case ArchiveTarZstd:
+		// Concurrency 1 decodes synchronously: no goroutines to stop, so
+		// nothing needs closing, and memory stays near one window.
+		zr, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(MaxZstdWindow))
+		if err != nil {
+			return nil, 0, fmt.Errorf("%w: zstd: %v", ErrInvalidManifest, err)
+		}
+		r = zstdErrors{zr}
 	default:
 		return nil, 0, fmt.Errorf("%w: %s layers cannot be unpacked yet", ErrUnsupportedFormat, a)
 	}
@@ -62,4 +81,16 @@ func OpenArchived(r io.Reader, a Archive, name string) (io.Reader, int64, error)
 			return tr, h.Size, nil
 		}
 	}
+}
+
+// zstdErrors names the limit when a zstd layer's window is too large.
+type zstdErrors struct{ r io.Reader }
+
+func (z zstdErrors) Read(p []byte) (int, error) {
+	n, err := z.r.Read(p)
+	if err != nil && (errors.Is(err, zstd.ErrWindowSizeExceeded) || errors.Is(err, zstd.ErrDecoderSizeExceeded)) {
+		err = fmt.Errorf("%w: the layer's zstd window is larger than the %d MiB olm decodes (compress it without --long, or with --long=27 or less): %v",
+			ErrUnsupportedFormat, MaxZstdWindow>>20, err)
+	}
+	return n, err
 }
