@@ -83,7 +83,8 @@ func (s *Server) chatParsed(ctx context.Context, req *api.ChatRequest, emit func
 		return nil, err
 	}
 	samp := sampling(a.opts)
-	creq := runner.ChatRequest{Messages: rmsgs, Format: format, Options: &samp, Template: m.ChatTemplate}
+	// A client that does not stream gets the runner's answer in one event.
+	creq := runner.ChatRequest{Messages: rmsgs, Format: format, Options: &samp, Template: m.ChatTemplate, NoStream: !streaming(req.Stream)}
 	if len(req.Tools) > 0 {
 		if creq.Tools, err = json.Marshal(req.Tools); err != nil {
 			return nil, fmt.Errorf("%w: tools: %v", ErrBadRequest, err)

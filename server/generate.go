@@ -136,7 +136,8 @@ func (s *Server) generate(ctx context.Context, req *api.GenerateRequest, emit fu
 		}
 	}
 	samp := sampling(a.opts)
-	creq := runner.CompletionRequest{Options: &samp, JSONSchema: format}
+	// A client that does not stream gets the runner's answer in one event.
+	creq := runner.CompletionRequest{Options: &samp, JSONSchema: format, NoStream: !streaming(req.Stream)}
 	for _, img := range req.Images {
 		creq.Images = append(creq.Images, []byte(img))
 	}
@@ -179,7 +180,7 @@ func (s *Server) generate(ctx context.Context, req *api.GenerateRequest, emit fu
 			// The runner's chat path separates reasoning from the answer;
 			// it returns no context, which a thinking request gives up.
 			return s.generateThinking(ctx, req, a, runner.ChatRequest{Messages: msgs, Template: m.ChatTemplate, Think: think,
-				Format: format, Options: &samp}, start, emit)
+				Format: format, Options: &samp, NoStream: !streaming(req.Stream)}, start, emit)
 		}
 		rr, err := a.r.Render(ctx, runner.ChatRequest{Messages: msgs, Template: m.ChatTemplate, Think: think})
 		if err != nil {

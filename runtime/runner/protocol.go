@@ -115,6 +115,11 @@ type CompletionRequest struct {
 	// that the output must match; it is turned into a grammar. It must not
 	// be set together with Grammar.
 	JSONSchema json.RawMessage `json:"json_schema,omitempty"`
+	// NoStream asks for the answer in one event: the runner sends only the
+	// final event, whose Content is the whole generated text (what the
+	// streamed pieces would add up to). False (the default) streams a
+	// piece per token.
+	NoStream bool `json:"no_stream,omitempty"`
 }
 
 // ImageMarker is the text that stands for one image in a prompt, in the
@@ -234,6 +239,11 @@ type ChatRequest struct {
 	Prompt string `json:"prompt,omitempty"`
 	// Options are the sampling options; nil means DefaultSampling().
 	Options *Sampling `json:"options,omitempty"`
+	// NoStream asks for the answer in one event: the runner sends only the
+	// final event, whose Content and Thinking are the whole answer's (what
+	// the streamed pieces would add up to) and whose Message is as when
+	// streaming. False (the default) streams pieces as they are generated.
+	NoStream bool `json:"no_stream,omitempty"`
 }
 
 // ChatEvent is one line of a /chat stream: pieces of content and thinking

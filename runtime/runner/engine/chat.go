@@ -218,6 +218,7 @@ func (e *Engine) handleChat(w http.ResponseWriter, r *http.Request) {
 		t = e.newTask(r.Context(), prompt, req.Options, g, nil)
 	}
 	t.images, t.chunks = images, chunks
+	t.noStream = req.NoStream
 	if err := e.generate(t); err != nil {
 		writeError(w, err)
 		return
@@ -258,6 +259,7 @@ func (e *Engine) handleChat(w http.ResponseWriter, r *http.Request) {
 		if ev.err != nil {
 			return runner.ChatEvent{Done: true, Error: wireMessage(ev.err), Code: runner.CodeOf(ev.err)}
 		}
+		full.WriteString(ev.piece) // the whole text when not streaming
 		final := runner.ChatEvent{Done: true, DoneReason: ev.reason, Timings: ev.timings, Truncated: ev.truncated}
 		msg := llama.ChatMessage{Role: "assistant", Content: full.String()}
 		if parse {

@@ -284,6 +284,8 @@ func (e *Engine) Close() error {
 
 // genEvent is what the decode loop tells a request's handler.
 type genEvent struct {
+	// piece is the next piece of text; on the final event of a task that
+	// does not stream, the whole text.
 	piece     string
 	done      bool
 	reason    string
@@ -305,6 +307,23 @@ type task struct {
 	images     []imageSpan          // images in prompt (placeholder positions)
 	chunks     *llama.Chunks        // the images' chunks; nil without images
 	out        *outbox[genEvent]
+	// noStream: the text is gathered in text and sent with the final
+	// event only (CompletionRequest.NoStream), instead of an event per piece.
+	noStream bool
+	text     []byte
+}
+
+// emit sends a piece of released text to t's reader, or keeps it for the
+// final event when t does not stream.
+func (t *task) emit(piece string) {
+	if piece == "" {
+		return
+	}
+	if t.noStream {
+		t.text = append(t.text, piece...)
+		return
+	}
+	t.out.push(genEvent{piece: piece})
 }
 
 // free releases what t holds in C memory (its image chunks). It is

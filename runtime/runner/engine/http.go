@@ -198,6 +198,7 @@ func (e *Engine) handleCompletion(w http.ResponseWriter, r *http.Request) {
 	}
 	t := e.newTask(r.Context(), prompt, req.Options, grammar, nil)
 	t.images, t.chunks = images, chunks
+	t.noStream = req.NoStream
 	if err := e.generate(t); err != nil {
 		writeError(w, err)
 		return
@@ -210,7 +211,7 @@ func (e *Engine) handleCompletion(w http.ResponseWriter, r *http.Request) {
 		if ev.err != nil {
 			return runner.CompletionEvent{Done: true, Error: wireMessage(ev.err), Code: runner.CodeOf(ev.err)}
 		}
-		return runner.CompletionEvent{Done: true, DoneReason: ev.reason, Timings: ev.timings,
+		return runner.CompletionEvent{Content: ev.piece, Done: true, DoneReason: ev.reason, Timings: ev.timings,
 			Context: fromTokens(ev.context), Truncated: ev.truncated}
 	})
 }

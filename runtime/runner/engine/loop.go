@@ -325,9 +325,7 @@ func (e *Engine) accept(s *slot, tok llama.Token) {
 	s.gen = append(s.gen, tok)
 	piece := e.model.TokenToPiece(tok, s.t.special[tok])
 	out, stopped := s.stop.push(piece)
-	if out != "" {
-		s.t.out.push(genEvent{piece: out})
-	}
+	s.t.emit(out)
 	if stopped {
 		e.finish(s, runner.DoneStop, nil)
 		return
@@ -346,8 +344,9 @@ func (e *Engine) finish(s *slot, reason string, err error) {
 	ev := genEvent{done: true, reason: reason, err: err, truncated: s.trunc}
 	if err == nil {
 		// Text held back for a stop string that never completed is output.
-		if rest := s.stop.flush(); rest != "" {
-			t.out.push(genEvent{piece: rest})
+		t.emit(s.stop.flush())
+		if t.noStream {
+			ev.piece = string(t.text)
 		}
 		now := time.Now()
 		first := s.tFirst
