@@ -20,6 +20,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv(workerEnv) == "1" {
 		os.Exit(worker(os.Args[1:]))
 	}
+	if os.Getenv(unpackEnv) != "" {
+		os.Exit(unpackHelper(os.Getenv(unpackEnv)))
+	}
 	os.Exit(m.Run())
 }
 

@@ -23,8 +23,9 @@ import (
 // UnpackDir is the folder under the store root that holds GGUF files
 // unpacked from archived layers (KitOps ModelKits, ModelPack .tar weights):
 //
-//	<root>/unpacked/sha256/<archive hex>/<key>.gguf   read-only, complete, a valid GGUF
-//	<root>/unpacked/sha256/<archive hex>/.tmp-*       an unpacking in progress
+//	<root>/unpacked/sha256/<archive hex>/<key>.gguf    read-only, complete, a valid GGUF
+//	<root>/unpacked/sha256/<archive hex>/.tmp-<key>-*  an unpacking in progress
+//	<root>/unpacked/sha256/<archive hex>/.lock-<key>   flock(2)ed while <key>.gguf is unpacked, then removed
 //
 // <key> is the first 16 hex digits of the sha256 of the archive kind and the
 // file path the layer names, so one archive can give several files. The
@@ -70,7 +71,9 @@ func ModelPaths(ctx context.Context, s Store, m *oci.Model) (*Paths, error) {
 // the store's UnpackDir the first time, checked (its size against the tar
 // header, then as a GGUF whose tensors all lie inside the file), made
 // read-only and renamed into place; later calls, in any process, find it
-// there. The unpacked file lives as long as the archive blob (PruneUnpacked).
+// there. Concurrent calls for one file, in one process or several, unpack
+// it once: the others wait on its lock file (or until ctx ends) and then use
+// the file. The unpacked file lives as long as the archive blob (PruneUnpacked).
 // A file that is not a valid GGUF is ErrInvalidWeights; a store that cannot
 // keep files (no Root method) is ErrUnsupported.
 func LayerPath(ctx context.Context, s Store, l oci.Layer) (string, error) {
@@ -86,35 +89,74 @@ func LayerPath(ctx context.Context, s Store, l oci.Layer) (string, error) {
 		return "", fmt.Errorf("%w: layer %s is a %s archive, and this store cannot keep the GGUF unpacked from it", ErrUnsupported, l.Digest, l.Archive)
 	}
 	dir := unpackedDir(r.Root(), l.Digest)
-	path := filepath.Join(dir, unpackedName(l))
-	if fi, err := os.Stat(path); err == nil && fi.Mode().IsRegular() {
+	key := unpackedKey(l)
+	path := filepath.Join(dir, key+".gguf")
+	if unpacked(path) {
 		return path, nil
 	}
 	// A new file: first drop what removed models left behind.
 	if _, _, err := PruneUnpacked(ctx, s); err != nil {
 		return "", err
 	}
-	if err := unpack(ctx, blob, l, dir, path); err != nil {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	// One unpacking per file at a time, across processes: whoever gets
+	// the lock second finds the first one's file and uses it.
+	unlock, err := lockFile(ctx, filepath.Join(dir, lockPrefix+key))
+	if err != nil {
+		return "", fmt.Errorf("unpack layer %s: %w", l.Digest, err)
+	}
+	defer unlock()
+	if unpacked(path) {
+		return path, nil
+	}
+	// Under the lock, a temporary file of this key is what a process that
+	// died mid-way left: nobody else writes one now.
+	if stale, _ := filepath.Glob(filepath.Join(dir, tmpPrefix+key+"-*")); len(stale) > 0 {
+		for _, f := range stale {
+			os.Remove(f)
+		}
+	}
+	if testHookUnpack != nil {
+		testHookUnpack()
+	}
+	if err := unpack(ctx, blob, l, dir, key, path); err != nil {
 		return "", fmt.Errorf("unpack layer %s (%s): %w", l.Digest, l.Archive, err)
 	}
 	return path, nil
+}
+
+// Names in an archive's unpacked folder besides the <key>.gguf files.
+const (
+	tmpPrefix  = ".tmp-"  // .tmp-<key>-*: an unpacking in progress
+	lockPrefix = ".lock-" // .lock-<key>: held while <key>.gguf is unpacked
+)
+
+// testHookUnpack, when set (by tests), is called right before an unpacking
+// starts, with its lock held.
+var testHookUnpack func()
+
+// unpacked reports whether the unpacked file at path is in place.
+func unpacked(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && fi.Mode().IsRegular()
 }
 
 func unpackedDir(root string, d digest.Digest) string {
 	return filepath.Join(root, UnpackDir, "sha256", d.Encoded())
 }
 
-// unpackedName names the file of l inside its archive's folder.
-func unpackedName(l oci.Layer) string {
+// unpackedKey names the file of l inside its archive's folder
+// (<key>.gguf).
+func unpackedKey(l oci.Layer) string {
 	sum := sha256.Sum256([]byte(string(l.Archive) + "\x00" + l.Filename))
-	return hex.EncodeToString(sum[:8]) + ".gguf"
+	return hex.EncodeToString(sum[:8])
 }
 
-// unpack streams the GGUF of l out of the archive blob into path, atomically.
-func unpack(ctx context.Context, blob string, l oci.Layer, dir, path string) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
+// unpack streams the GGUF of l out of the archive blob into path, atomically,
+// through a temporary file named after key.
+func unpack(ctx context.Context, blob string, l oci.Layer, dir, key, path string) error {
 	src, err := os.Open(blob)
 	if err != nil {
 		return err
@@ -124,7 +166,7 @@ func unpack(ctx context.Context, blob string, l oci.Layer, dir, path string) err
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(dir, ".tmp-*")
+	tmp, err := os.CreateTemp(dir, tmpPrefix+key+"-*")
 	if err != nil {
 		return err
 	}
@@ -206,10 +248,10 @@ func PruneUnpacked(ctx context.Context, s Store) (removed int, freed int64, err 
 			if err != nil || !fi.Mode().IsRegular() {
 				continue
 			}
-			if stored && !(strings.HasPrefix(f.Name(), ".tmp-") && time.Since(fi.ModTime()) > staleTemp) {
+			if stored && !(strings.HasPrefix(f.Name(), tmpPrefix) && time.Since(fi.ModTime()) > staleTemp) {
 				continue
 			}
-			if os.Remove(filepath.Join(dir, f.Name())) == nil {
+			if os.Remove(filepath.Join(dir, f.Name())) == nil && !strings.HasPrefix(f.Name(), lockPrefix) {
 				removed++
 				freed += fi.Size()
 			}

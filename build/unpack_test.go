@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/olmhq/olm/blobstore"
@@ -287,9 +288,88 @@ func TestArchivedWeightsConcurrent(t *testing.T) {
 	if !bytes.Equal(readAll(t, paths[0]), want) {
 		t.Fatal("unpacked file differs from the GGUF")
 	}
-	ents, _ := os.ReadDir(filepath.Dir(paths[0]))
-	if len(ents) != 1 {
-		t.Fatalf("folder holds %d entries, want the one file", len(ents))
+	checkUnpackedDir(t, filepath.Dir(paths[0]))
+}
+
+// checkUnpackedDir fails unless dir holds the one unpacked file: no
+// temporary or lock file is left.
+func checkUnpackedDir(t *testing.T, dir string) {
+	t.Helper()
+	ents, _ := os.ReadDir(dir)
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	if len(names) != 1 || !strings.HasSuffix(names[0], ".gguf") {
+		t.Fatalf("folder holds %v, want the one file", names)
+	}
+}
+
+// TestArchivedWeightsWait: while one goroutine unpacks a layer, a second
+// one asking for it waits for the first and uses its file instead of
+// unpacking the layer again.
+func TestArchivedWeightsWait(t *testing.T) {
+	ctx := context.Background()
+	want := readAll(t, testmodel.Tiny(t))
+	_, s := newBuilder(t)
+	storeModelKit(t, s, "example.com/mp/tiny:v1", oci.MediaTypeModelPackWeightTarZstd, zstdOf(t, tarOf(t, false, "tiny.gguf", want), zstd.SpeedDefault), "tiny.gguf")
+	m, _, err := build.LoadModel(ctx, s, "example.com/mp/tiny:v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var unpacks atomic.Int32
+	started, waiting := make(chan struct{}), make(chan struct{})
+	// The first unpacking holds its lock until the second caller waits.
+	build.SetUnpackHooks(func() {
+		if unpacks.Add(1) == 1 {
+			close(started)
+			<-waiting
+		}
+	}, func() { close(waiting) })
+	t.Cleanup(func() { build.SetUnpackHooks(nil, nil) })
+
+	var first, second string
+	var err1, err2 error
+	var wg sync.WaitGroup
+	wg.Go(func() { first, err1 = build.LayerPath(ctx, s, m.Weights[0]) })
+	<-started
+	wg.Go(func() { second, err2 = build.LayerPath(ctx, s, m.Weights[0]) })
+	wg.Wait()
+	if err1 != nil || err2 != nil {
+		t.Fatalf("LayerPath: %v, %v", err1, err2)
+	}
+	if n := unpacks.Load(); n != 1 || first != second {
+		t.Fatalf("%d unpackings, paths %s and %s; want one, one path", n, first, second)
+	}
+	if !bytes.Equal(readAll(t, first), want) {
+		t.Fatal("unpacked file differs from the GGUF")
+	}
+	checkUnpackedDir(t, filepath.Dir(first))
+
+	// A waiter whose context ends gives up with the context's error.
+	storeModelKit(t, s, "example.com/mp/other:v1", oci.MediaTypeModelPackWeightTar, tarOf(t, false, "other.gguf", want), "other.gguf")
+	m2, _, err := build.LoadModel(ctx, s, "example.com/mp/other:v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	unpacks.Store(0)
+	started, release := make(chan struct{}), make(chan struct{})
+	cctx, cancel := context.WithCancel(ctx)
+	build.SetUnpackHooks(func() {
+		if unpacks.Add(1) == 1 {
+			close(started)
+			<-release
+		}
+	}, cancel)
+	wg.Go(func() { first, err1 = build.LayerPath(ctx, s, m2.Weights[0]) })
+	<-started
+	if _, err := build.LayerPath(cctx, s, m2.Weights[0]); !errors.Is(err, context.Canceled) {
+		t.Fatalf("canceled waiter: %v", err)
+	}
+	close(release)
+	wg.Wait()
+	if err1 != nil || unpacks.Load() != 1 {
+		t.Fatalf("first: %v, %d unpackings", err1, unpacks.Load())
 	}
 }
 

@@ -1,0 +1,9 @@
+package build
+
+// SetUnpackHooks sets the hooks tests use to order concurrent unpackings:
+// unpack runs right before an unpacking starts (its lock held), lockWait
+// when a caller finds the lock held and starts to wait. nil clears a hook.
+// Not safe while an unpacking runs.
+func SetUnpackHooks(unpack, lockWait func()) {
+	testHookUnpack, testHookLockWait = unpack, lockWait
+}

@@ -1,0 +1,67 @@
+package build
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// lockPoll is how often a blocked lock attempt retries while another
+// process holds the lock: flock(2) has no wait that a context can end.
+const lockPoll = 20 * time.Millisecond
+
+// testHookLockWait, when set (by tests), is called once when lockFile finds
+// the lock held and starts to wait.
+var testHookLockWait func()
+
+// lockFile takes an exclusive flock(2) on path, creating the file, and waits
+// until it is free or ctx ends. flock locks belong to an open file, so two
+// goroutines of one process exclude each other as two processes do, and a
+// process that dies releases its locks. Call the returned function (once)
+// to release the lock; it removes the file first, so nothing is left behind.
+// A waiter that then gets the lock on the removed file sees that path no
+// longer names it and starts again on a new file.
+func lockFile(ctx context.Context, path string) (unlock func(), err error) {
+	waited := false
+	for {
+		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+		if err != nil {
+			return nil, fmt.Errorf("open lock: %w", err)
+		}
+		for {
+			err = unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+			if err != unix.EWOULDBLOCK && err != unix.EINTR {
+				break
+			}
+			if !waited && testHookLockWait != nil {
+				testHookLockWait()
+			}
+			waited = true
+			select {
+			case <-ctx.Done():
+				f.Close()
+				return nil, ctx.Err()
+			case <-time.After(lockPoll):
+			}
+		}
+		if err != nil {
+			f.Close()
+			return nil, fmt.Errorf("lock %s: %w", path, err)
+		}
+		held, err1 := f.Stat()
+		now, err2 := os.Stat(path)
+		if err1 == nil && err2 == nil && os.SameFile(held, now) {
+			return func() {
+				os.Remove(path)
+				unix.Flock(int(f.Fd()), unix.LOCK_UN)
+				f.Close()
+			}, nil
+		}
+		// The holder before us removed the file as it released it.
+		unix.Flock(int(f.Fd()), unix.LOCK_UN)
+		f.Close()
+	}
+}
