@@ -16,6 +16,8 @@ import (
 	"github.com/olmhq/olm/oci"
 	"github.com/olmhq/olm/oci/transfer"
 	"github.com/olmhq/olm/registry-test/regtest"
+
+	"github.com/klauspost/compress/zstd"
 )
 
 // TestPulledModelKitRuns: a KitOps ModelKit whose GGUF is in a tar or
@@ -108,6 +110,80 @@ func TestPulledModelKitRuns(t *testing.T) {
 			}
 			if blob, _ := s.BlobPath(m.Weights[0].Digest); blob == paths.Weights[0] {
 				t.Fatal("the runner would get the archive blob")
+			}
+		})
+	}
+}
+
+// TestPulledModelPackZstd: a ModelPack artifact whose weights are a
+// tar+zstd layer (the cncf media type, and the older cnai one), pushed with
+// the oras CLI to the real registry and pulled by olm, gives the runner the
+// GGUF itself, unpacked from the zstd stream byte for byte.
+func TestPulledModelPackZstd(t *testing.T) {
+	reg := regtest.Start(t, regtest.Options{})
+	ctx := context.Background()
+	want, err := os.ReadFile(testmodel.Tiny(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tarball bytes.Buffer
+	tw := tar.NewWriter(&tarball)
+	tw.WriteHeader(&tar.Header{Name: "tiny.gguf", Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(len(want))})
+	tw.Write(want)
+	tw.Close()
+	var archive bytes.Buffer
+	zw, err := zstd.NewWriter(&archive, zstd.WithEncoderLevel(zstd.SpeedBetterCompression))
+	if err != nil {
+		t.Fatal(err)
+	}
+	zw.Write(tarball.Bytes())
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ name, artifactType, configType, layerType string }{
+		{"cncf", oci.ArtifactTypeModelPack, oci.MediaTypeModelPackConfig, oci.MediaTypeModelPackWeightTarZstd},
+		{"cnai", oci.ArtifactTypeCNAIModel, oci.MediaTypeCNAIConfig, oci.MediaTypeCNAIPrefix + "weight.v1.tar+zstd"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			os.WriteFile(filepath.Join(dir, "model.tar.zst"), archive.Bytes(), 0o644)
+			os.WriteFile(filepath.Join(dir, "config.json"), []byte(`{"descriptor":{"name":"tiny"},"modelfs":{"type":"layers","diffIds":[]},"config":{"format":"gguf"}}`), 0o644)
+			repo := "mp/tiny-zstd-" + tc.name
+			reg.Tool(t, dir, "oras", "push",
+				"--artifact-type", tc.artifactType,
+				"--config", "config.json:"+tc.configType,
+				reg.Ref(repo, "v1"), "model.tar.zst:"+tc.layerType)
+
+			s, err := blobstore.Open(filepath.Join(t.TempDir(), "store"), blobstore.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ref, err := oci.Naming{}.Parse(reg.Ref(repo, "v1"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			src, err := transfer.NewRepository(ctx, ref, transfer.RemoteOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := transfer.Copy(ctx, src, ref.TagOrDigest(), s, ref.String(), transfer.Options{}); err != nil {
+				t.Fatal(err)
+			}
+			info, err := build.Show(ctx, s, ref.String(), build.ShowOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			w := info.Model.Weights[0]
+			if w.Archive != oci.ArchiveTarZstd || w.MediaType != tc.layerType || info.Details.Architecture != "llama" {
+				t.Fatalf("show: weights %+v, details %+v", info.Model.Weights, info.Details)
+			}
+			path := info.Paths.Weights[0]
+			if blob, _ := s.BlobPath(w.Digest); blob == path {
+				t.Fatal("the runner would get the archive blob")
+			}
+			got, err := os.ReadFile(path)
+			if err != nil || !bytes.Equal(got, want) {
+				t.Fatalf("%s: %d bytes (%v), want the %d of the GGUF", path, len(got), err, len(want))
 			}
 		})
 	}
