@@ -40,6 +40,28 @@ type Spec struct {
 	Seed uint64
 	// ChatTemplate, when set, is written as tokenizer.chat_template.
 	ChatTemplate string
+	// FIM gives the vocabulary fill-in-the-middle tokens, as code models
+	// such as Qwen2.5-Coder have: its last three tokens become the control
+	// tokens FIMPrefix, FIMSuffix and FIMMiddle, named in the metadata by
+	// tokenizer.ggml.fim_{pre,suf,mid}_token_id (FIMTokenIDs returns them).
+	// It needs Vocab ≥ 262. (omitempty keeps Cached's names of specs
+	// without it as they were.)
+	FIM bool `json:",omitempty"`
+}
+
+// The fill-in-the-middle tokens of a Spec with FIM set (Qwen's names, which
+// llama.cpp also recognizes by text).
+const (
+	FIMPrefix = "<|fim_prefix|>"
+	FIMSuffix = "<|fim_suffix|>"
+	FIMMiddle = "<|fim_middle|>"
+)
+
+// FIMTokenIDs returns the IDs of the prefix, suffix and middle tokens of a
+// model of spec s with FIM set.
+func (s Spec) FIMTokenIDs() (pre, suf, mid int32) {
+	n := int32(s.Vocab)
+	return n - 3, n - 2, n - 1
 }
 
 // TinyLlama has the shape of the shared tiny model: F16 llama, 32000-token
@@ -84,6 +106,8 @@ func (s Spec) check() error {
 		return fmt.Errorf("testmodel: embedding, blocks, feed-forward and heads must be positive")
 	case s.Embedding%s.Heads != 0 || s.Heads%s.HeadsKV != 0:
 		return fmt.Errorf("testmodel: embedding %d, heads %d, kv heads %d do not divide", s.Embedding, s.Heads, s.HeadsKV)
+	case s.FIM && s.Vocab < 262:
+		return fmt.Errorf("testmodel: vocab %d < 262 leaves no room for the FIM tokens", s.Vocab)
 	case (s.Embedding/s.Heads)%2 != 0:
 		return fmt.Errorf("testmodel: head size %d must be even for rope", s.Embedding/s.Heads)
 	}
@@ -165,6 +189,19 @@ func Header(s Spec) (gguf.Header, error) {
 		return gguf.Header{}, err
 	}
 	tokens, scores, types := Vocabulary(s.Vocab)
+	var fim []gguf.KV
+	if s.FIM {
+		const control = 3
+		pre, suf, mid := s.FIMTokenIDs()
+		for id, text := range map[int32]string{pre: FIMPrefix, suf: FIMSuffix, mid: FIMMiddle} {
+			tokens[id], scores[id], types[id] = text, 0, control
+		}
+		fim = []gguf.KV{
+			{Key: "tokenizer.ggml.fim_pre_token_id", Value: gguf.Uint32(uint32(pre))},
+			{Key: "tokenizer.ggml.fim_suf_token_id", Value: gguf.Uint32(uint32(suf))},
+			{Key: "tokenizer.ggml.fim_mid_token_id", Value: gguf.Uint32(uint32(mid))},
+		}
+	}
 	headDim := s.Embedding / s.Heads
 	kv := []gguf.KV{
 		{Key: "general.architecture", Value: gguf.String("llama")},
@@ -189,6 +226,7 @@ func Header(s Spec) (gguf.Header, error) {
 		{Key: "tokenizer.ggml.add_bos_token", Value: gguf.Bool(true)},
 		{Key: "tokenizer.ggml.add_eos_token", Value: gguf.Bool(false)},
 	}
+	kv = append(kv, fim...)
 	if s.ChatTemplate != "" {
 		kv = append(kv, gguf.KV{Key: "tokenizer.chat_template", Value: gguf.String(s.ChatTemplate)})
 	}
