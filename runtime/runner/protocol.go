@@ -68,6 +68,25 @@ type Info struct {
 	// Metadata holds the GGUF key/value metadata as strings (arrays are left
 	// out; tokenizer.chat_template is included).
 	Metadata map[string]string `json:"metadata,omitempty"`
+	// FIM holds the vocabulary's fill-in-the-middle tokens; nil when it
+	// lacks the prefix, suffix or middle token. The server builds insert
+	// (suffix) prompts from it.
+	FIM *FIMTokens `json:"fim,omitempty"`
+}
+
+// FIMTokens are the token IDs of a fill-in-the-middle prompt, which
+// llama-server's /infill builds as
+// [BOS] Prefix <prefix text> Suffix <suffix text> Middle,
+// after which the model writes the text that goes between.
+type FIMTokens struct {
+	// Prefix, Suffix and Middle are llama.cpp's llama_vocab_fim_pre, _suf
+	// and _mid (for example <|fim_prefix|>, <|fim_suffix|>, <|fim_middle|>).
+	Prefix int32 `json:"prefix"`
+	Suffix int32 `json:"suffix"`
+	Middle int32 `json:"middle"`
+	// BOS is the token that starts every sequence, -1 when the vocabulary
+	// adds none.
+	BOS int32 `json:"bos"`
 }
 
 // Has reports whether the model has capability c.

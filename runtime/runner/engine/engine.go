@@ -212,6 +212,9 @@ func (e *Engine) buildInfo() runner.Info {
 	if e.proj != nil {
 		caps = append(caps, runner.CapVision)
 	}
+	if !e.opts.EmbeddingOnly && fimTokens(m) != nil {
+		caps = append(caps, runner.CapInsert)
+	}
 	if e.tmpl != nil {
 		c := e.tmpl.Caps()
 		if c["tools"] || c["supports_tools"] || c["supports_tool_calls"] {
@@ -253,7 +256,22 @@ func (e *Engine) buildInfo() runner.Info {
 		GPULayers:     e.opts.NumGPU,
 		SizeVRAM:      vram,
 		Metadata:      meta,
+		FIM:           fimTokens(m),
 	}
+}
+
+// fimTokens returns m's fill-in-the-middle tokens, or nil when it lacks one
+// of the three.
+func fimTokens(m *llama.Model) *runner.FIMTokens {
+	pre, suf, mid := m.FIMPrefix(), m.FIMSuffix(), m.FIMMiddle()
+	if pre == llama.TokenNull || suf == llama.TokenNull || mid == llama.TokenNull {
+		return nil
+	}
+	f := &runner.FIMTokens{Prefix: int32(pre), Suffix: int32(suf), Middle: int32(mid), BOS: -1}
+	if m.AddBOS() && m.BOS() != llama.TokenNull {
+		f.BOS = int32(m.BOS())
+	}
+	return f
 }
 
 // Info returns the model's metadata and the engine's configuration.
