@@ -71,7 +71,8 @@ var (
 // encoder-only models (or any with a pooling type and no causal
 // attention), completion otherwise; vision with a projector or a vision
 // encoder in the weights; tools, thinking and insert when a template (the
-// Modelfile's Go template or the GGUF's Jinja chat template) handles them.
+// Modelfile's Go template or the GGUF's Jinja chat template) handles them,
+// and insert also when the vocabulary has fill-in-the-middle tokens.
 func capabilities(f *gguf.File, hasProjector bool, templates ...string) []string {
 	arch := f.Architecture()
 	embed := embeddingArchitectures[arch]
@@ -99,10 +100,64 @@ func capabilities(f *gguf.File, hasProjector bool, templates ...string) []string
 	if thinkingRE.MatchString(all) {
 		caps = append(caps, "thinking")
 	}
-	if suffixRE.MatchString(all) {
+	if suffixRE.MatchString(all) || hasFIM(f) {
 		caps = append(caps, "insert")
 	}
 	return caps
+}
+
+// fimRoles are the three fill-in-the-middle tokens as llama.cpp finds them
+// (llama-vocab.cpp): by an ID in the metadata (the current key, then the
+// deprecated one), else by the token's text.
+var fimRoles = []struct {
+	keys  []string
+	texts []string
+}{
+	{[]string{"tokenizer.ggml.fim_pre_token_id", "tokenizer.ggml.prefix_token_id"},
+		[]string{"<|fim_prefix|>", "<fim-prefix>", "<fim_prefix>", "<｜fim▁begin｜>", "<PRE>", "▁<PRE>", "<|code_prefix|>", "<|prefix|>"}},
+	{[]string{"tokenizer.ggml.fim_suf_token_id", "tokenizer.ggml.suffix_token_id"},
+		[]string{"<|fim_suffix|>", "<fim-suffix>", "<fim_suffix>", "<｜fim▁hole｜>", "<SUF>", "▁<SUF>", "<|code_suffix|>", "<|suffix|>"}},
+	{[]string{"tokenizer.ggml.fim_mid_token_id", "tokenizer.ggml.middle_token_id"},
+		[]string{"<|fim_middle|>", "<fim-middle>", "<fim_middle>", "<｜fim▁end｜>", "<MID>", "▁<MID>", "<|code_middle|>", "<|middle|>"}},
+}
+
+// hasFIM reports whether the vocabulary has the prefix, suffix and middle
+// tokens of fill-in-the-middle, so that the server can answer a generate
+// request with a suffix without a template that uses .Suffix.
+func hasFIM(f *gguf.File) bool {
+	tokens, _ := f.Strings("tokenizer.ggml.tokens")
+	var texts map[string]bool
+	for _, role := range fimRoles {
+		found := false
+		for _, k := range role.keys {
+			if id, ok := f.Uint(k); ok && id < uint64(len(tokens)) {
+				found = true
+				break
+			}
+		}
+		if !found {
+			if texts == nil {
+				texts = make(map[string]bool)
+				for _, t := range fimRoles {
+					for _, x := range t.texts {
+						texts[x] = false
+					}
+				}
+				for _, tok := range tokens {
+					if _, ok := texts[tok]; ok {
+						texts[tok] = true
+					}
+				}
+			}
+			for _, x := range role.texts {
+				found = found || texts[x]
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
 }
 
 // configOf fills an oci.Config from Details, keeping base's descriptive
