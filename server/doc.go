@@ -21,8 +21,11 @@
 // (Jinja, from the GGUF or a chat-template layer). A model with a Modelfile
 // TEMPLATE (Ollama's Go text/template with .System, .Prompt, .Response,
 // .Suffix, .Messages, .Tools) is rendered here, and "raw" requests skip
-// templating. The model's SYSTEM, MESSAGE and PARAMETER layers apply, and a
-// request's options override its parameters.
+// templating. A generate request with a suffix (fill in the middle) uses a
+// template with .Suffix, else the vocabulary's FIM tokens as llama-server's
+// /infill does ([BOS] PRE prefix SUF suffix MID); a model with neither
+// cannot insert (400). The model's SYSTEM, MESSAGE and PARAMETER layers
+// apply, and a request's options override its parameters.
 //
 // Security: requests whose Host header is not the bound host, localhost or
 // a loopback address are refused (DNS rebinding) unless the server listens

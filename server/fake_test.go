@@ -29,19 +29,32 @@ type fakeRunner struct {
 	failAfter bool
 	// noChatTemplate makes Info report a model without a chat template.
 	noChatTemplate bool
+	// fim is the vocabulary's fill-in-the-middle tokens Info reports.
+	fim *runner.FIMTokens
+	// nCtx, when set, is the context Info reports instead of 2048.
+	nCtx int
 
 	completions []runner.CompletionRequest
 	chats       []runner.ChatRequest
 	renders     []runner.ChatRequest
 	embeds      []runner.EmbedRequest
+	tokenizes   []runner.TokenizeRequest
 	cancelled   bool
 }
 
 func (f *fakeRunner) Info(ctx context.Context) (*runner.Info, error) {
-	return &runner.Info{Architecture: "llama", Context: 2048, Parallel: 1, ChatTemplate: !f.noChatTemplate}, nil
+	n := 2048
+	if f.nCtx > 0 {
+		n = f.nCtx
+	}
+	return &runner.Info{Architecture: "llama", Context: n, Parallel: 1, ChatTemplate: !f.noChatTemplate, FIM: f.fim}, nil
 }
 
+// Tokenize gives each word of the text one token: its length.
 func (f *fakeRunner) Tokenize(ctx context.Context, req runner.TokenizeRequest) ([]int32, error) {
+	f.mu.Lock()
+	f.tokenizes = append(f.tokenizes, req)
+	f.mu.Unlock()
 	var out []int32
 	for _, w := range strings.Fields(req.Content) {
 		out = append(out, int32(len(w)))

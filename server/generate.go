@@ -142,30 +142,43 @@ func (s *Server) generate(ctx context.Context, req *api.GenerateRequest, emit fu
 		creq.Images = append(creq.Images, []byte(img))
 	}
 	var prompt string
+	// A suffix is rendered by a template that uses .Suffix, else built
+	// from the vocabulary's fill-in-the-middle tokens (fim.go).
+	var fim *runner.FIMTokens
+	var fimCtx int
+	if req.Suffix != "" && !req.Raw {
+		if fim, fimCtx, err = fimTokens(ctx, req.Model, tmpl, a.r); err != nil {
+			return err
+		}
+	}
 	switch {
 	case req.Raw:
 		if req.Suffix != "" {
 			return fmt.Errorf("%w: suffix cannot be used with raw", ErrBadRequest)
 		}
 		prompt = req.Prompt
+	case fim != nil:
+		if len(req.Images) > 0 {
+			return fmt.Errorf("%w: images cannot be used with a suffix on this model (its fill-in-the-middle prompt is text only)", ErrBadRequest)
+		}
+		numPredict := -1
+		if a.opts.NumPredict != nil {
+			numPredict = *a.opts.NumPredict
+		}
+		toks, err := fimPrompt(ctx, a.r, fim, req.Prompt, req.Suffix, fimCtx, numPredict)
+		if err != nil {
+			return err
+		}
+		for _, t := range req.Context {
+			creq.Tokens = append(creq.Tokens, int32(t))
+		}
+		creq.Tokens = append(creq.Tokens, toks...)
 	case tmpl != "":
 		v := templateValues{System: system, Prompt: req.Prompt, Suffix: req.Suffix, Think: req.Think.Enabled()}
-		if req.Suffix != "" {
-			t, err := parseTemplate(tmpl)
-			if err != nil {
-				return err
-			}
-			if !usesField(t, "Suffix") {
-				return fmt.Errorf("%w: model %q does not support insert (its template has no .Suffix)", ErrUnsupported, req.Model)
-			}
-		}
 		if prompt, err = renderPrompt(tmpl, v); err != nil {
 			return err
 		}
 	default:
-		if req.Suffix != "" {
-			return fmt.Errorf("%w: model %q does not support insert (suffix needs a Modelfile TEMPLATE with .Suffix)", ErrUnsupported, req.Model)
-		}
 		var msgs []runner.Message
 		if system != "" {
 			msgs = append(msgs, runner.Message{Role: "system", Content: system})
@@ -191,7 +204,9 @@ func (s *Server) generate(ctx context.Context, req *api.GenerateRequest, emit fu
 	if len(req.Images) > 0 && !strings.Contains(prompt, runner.ImageMarker) {
 		prompt = strings.Repeat(runner.ImageMarker, len(req.Images)) + prompt
 	}
-	if len(req.Context) > 0 && !req.Raw {
+	switch {
+	case fim != nil: // creq.Tokens holds the whole prompt
+	case len(req.Context) > 0 && !req.Raw:
 		toks, err := a.r.Tokenize(ctx, runner.TokenizeRequest{Content: prompt, ParseSpecial: true})
 		if err != nil {
 			return err
@@ -200,7 +215,7 @@ func (s *Server) generate(ctx context.Context, req *api.GenerateRequest, emit fu
 			creq.Tokens = append(creq.Tokens, int32(t))
 		}
 		creq.Tokens = append(creq.Tokens, toks...)
-	} else {
+	default:
 		creq.Prompt = prompt
 	}
 
