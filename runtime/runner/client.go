@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"time"
+	"unicode/utf8"
 )
 
 // Client talks to one runner over its unix socket. It is safe for
@@ -111,6 +112,12 @@ func (c *Client) Render(ctx context.Context, req ChatRequest) (*RenderResponse, 
 func (c *Client) Completion(ctx context.Context, req CompletionRequest, fn func(CompletionEvent) error) (*CompletionEvent, error) {
 	return stream(ctx, c, "/completion", req, fn, func(ev *CompletionEvent) eventEnd {
 		return eventEnd{ev.Done, ev.Code, ev.Error}
+	}, func(ev *CompletionEvent, key, val string) bool {
+		if key != "content" {
+			return false
+		}
+		ev.Content = val
+		return true
 	})
 }
 
@@ -121,6 +128,16 @@ func (c *Client) Completion(ctx context.Context, req CompletionRequest, fn func(
 func (c *Client) Chat(ctx context.Context, req ChatRequest, fn func(ChatEvent) error) (*ChatEvent, error) {
 	return stream(ctx, c, "/chat", req, fn, func(ev *ChatEvent) eventEnd {
 		return eventEnd{ev.Done, ev.Code, ev.Error}
+	}, func(ev *ChatEvent, key, val string) bool {
+		switch key {
+		case "content":
+			ev.Content = val
+		case "thinking":
+			ev.Thinking = val
+		default:
+			return false
+		}
+		return true
 	})
 }
 
@@ -144,7 +161,9 @@ type eventEnd struct {
 // E until the final one, which it returns. An error event ends the stream
 // with that error; every other event, the final one included, is passed to
 // fn (if not nil) first, and an error from fn ends the stream with it.
-func stream[E any](ctx context.Context, c *Client, path string, body any, fn func(E) error, end func(*E) eventEnd) (*E, error) {
+// A line that is a plain piece of text ({"content":"..."}, see plainPiece)
+// is decoded by set, without reflection; any other line by encoding/json.
+func stream[E any](ctx context.Context, c *Client, path string, body any, fn func(E) error, end func(*E) eventEnd, set func(ev *E, key, val string) bool) (*E, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel() // closes the connection if we stop early
 	resp, err := c.send(ctx, http.MethodPost, path, body)
@@ -152,11 +171,33 @@ func stream[E any](ctx context.Context, c *Client, path string, body any, fn fun
 		return nil, err
 	}
 	defer resp.Body.Close()
-	dec := json.NewDecoder(bufio.NewReaderSize(resp.Body, 64<<10))
+	rd := bufio.NewReaderSize(resp.Body, 64<<10)
+	var long []byte // a line longer than rd's buffer
 	for {
-		var ev E
-		if err := dec.Decode(&ev); err != nil {
+		line, err := rd.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			long = append(long[:0], line...)
+			for errors.Is(err, bufio.ErrBufferFull) {
+				line, err = rd.ReadSlice('\n')
+				long = append(long, line...)
+			}
+			line = long
+		}
+		if len(bytes.TrimSpace(line)) == 0 {
+			if err != nil {
+				return nil, c.transportErr(ctx, err, true)
+			}
+			continue
+		}
+		// A last line without its newline is still a whole event.
+		if err != nil && !errors.Is(err, io.EOF) {
 			return nil, c.transportErr(ctx, err, true)
+		}
+		var ev E
+		if key, val, ok := plainPiece(line); !ok || !set(&ev, key, val) {
+			if err := json.Unmarshal(line, &ev); err != nil {
+				return nil, c.transportErr(ctx, err, true)
+			}
 		}
 		e := end(&ev)
 		if e.err != "" {
@@ -171,6 +212,39 @@ func stream[E any](ctx context.Context, c *Client, path string, body any, fn fun
 			return &ev, nil
 		}
 	}
+}
+
+// plainPiece recognizes an event line of the form {"KEY":"VALUE"} whose
+// value needs no unescaping: printable ASCII or valid UTF-8 without
+// quotes, backslashes or control characters. Those are most streamed
+// pieces; json.Unmarshal would give the same key and value.
+func plainPiece(line []byte) (key, val string, ok bool) {
+	line = bytes.TrimRight(line, "\r\n")
+	rest, ok := bytes.CutPrefix(line, []byte(`{"`))
+	if !ok {
+		return "", "", false
+	}
+	k := bytes.IndexByte(rest, '"')
+	if k <= 0 || !bytes.HasPrefix(rest[k:], []byte(`":"`)) || !bytes.HasSuffix(rest, []byte(`"}`)) || len(rest) < k+5 {
+		return "", "", false
+	}
+	for _, c := range rest[:k] {
+		if c < 'a' || c > 'z' {
+			if c != '_' {
+				return "", "", false
+			}
+		}
+	}
+	v := rest[k+3 : len(rest)-2]
+	for _, c := range v {
+		if c < 0x20 || c == '"' || c == '\\' {
+			return "", "", false
+		}
+	}
+	if !utf8.Valid(v) {
+		return "", "", false
+	}
+	return string(rest[:k]), string(v), true
 }
 
 // do sends one request and decodes a JSON answer into out.

@@ -227,25 +227,28 @@ func (e *Engine) handleChat(w http.ResponseWriter, r *http.Request) {
 
 	var full, sentContent, sentThinking strings.Builder
 	// delta returns the events that bring what was sent up to msg.
-	delta := func(content, thinking string) (runner.ChatEvent, bool) {
-		var ev runner.ChatEvent
+	delta := func(content, thinking string) (pieceEvent, bool) {
+		var ev pieceEvent
 		if s := sentContent.String(); len(content) > len(s) && strings.HasPrefix(content, s) {
-			ev.Content = content[len(s):]
-			sentContent.WriteString(ev.Content)
+			ev.content = content[len(s):]
+			sentContent.WriteString(ev.content)
 		}
 		if s := sentThinking.String(); len(thinking) > len(s) && strings.HasPrefix(thinking, s) {
-			ev.Thinking = thinking[len(s):]
-			sentThinking.WriteString(ev.Thinking)
+			ev.thinking = thinking[len(s):]
+			sentThinking.WriteString(ev.thinking)
 		}
-		return ev, ev.Content != "" || ev.Thinking != ""
+		return ev, ev.content != "" || ev.thinking != ""
 	}
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	stream(w, r, t, func(ev genEvent) any {
 		if !ev.done {
 			full.WriteString(ev.piece)
 			if !parse {
+				if ev.piece == "" {
+					return nil
+				}
 				sentContent.WriteString(ev.piece)
-				return runner.ChatEvent{Content: ev.piece}
+				return pieceEvent{content: ev.piece}
 			}
 			msg, err := llama.ParseChat(full.String(), true, pp)
 			if err != nil {
@@ -269,7 +272,7 @@ func (e *Engine) handleChat(w http.ResponseWriter, r *http.Request) {
 		}
 		// Send what the partial parses held back with the final event.
 		if d, ok := delta(msg.Content, msg.Thinking); ok {
-			final.Content, final.Thinking = d.Content, d.Thinking
+			final.Content, final.Thinking = d.content, d.thinking
 		}
 		out := &runner.Message{Role: "assistant", Content: msg.Content, Thinking: msg.Thinking}
 		for i, tc := range msg.ToolCalls {

@@ -206,7 +206,10 @@ func (e *Engine) handleCompletion(w http.ResponseWriter, r *http.Request) {
 	chunks = nil // the decode loop frees them
 	stream(w, r, t, func(ev genEvent) any {
 		if !ev.done {
-			return runner.CompletionEvent{Content: ev.piece}
+			if ev.piece == "" {
+				return nil
+			}
+			return pieceEvent{content: ev.piece}
 		}
 		if ev.err != nil {
 			return runner.CompletionEvent{Done: true, Error: wireMessage(ev.err), Code: runner.CodeOf(ev.err)}
@@ -216,30 +219,67 @@ func (e *Engine) handleCompletion(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
+// flushInterval is the shortest time between two writes of a stream's
+// pieces. Text that comes faster (small models make thousands of tokens a
+// second) goes out in fewer, larger events, so that relaying it to the
+// server and on to the client costs less CPU than the decode it competes
+// with; text that comes slower is sent as soon as each token is ready.
+// The first piece and the final event are never held back.
+const flushInterval = 2 * time.Millisecond
+
 // stream writes t's events as NDJSON until the final one or until the
-// client goes away. conv turns an event into its wire form (nil: skip).
+// client goes away. conv turns an event into its wire form (nil: skip);
+// consecutive pieces ready at once reach it as one event. Each write is
+// flushed; after one, the next waits for flushInterval to pass (or the
+// final event) so that pieces coming faster pile up.
 func stream(w http.ResponseWriter, r *http.Request, t *task, conv func(genEvent) any) {
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	w.WriteHeader(http.StatusOK)
 	fl, _ := w.(http.Flusher)
-	enc := json.NewEncoder(w)
 	if fl != nil {
 		fl.Flush()
 	}
+	var (
+		buf   []byte
+		tm    *time.Timer
+		wrote time.Time // when pieces were last written; zero before the first
+		text  strings.Builder
+	)
 	for {
+		if !wrote.IsZero() {
+			if d := flushInterval - time.Since(wrote); d > 0 {
+				t.out.linger(r.Context(), d, &tm)
+			}
+		}
 		evs, done, err := t.out.next(r.Context())
 		if err != nil {
 			return // client gone; the loop drops the task
 		}
-		for _, ev := range evs {
+		buf = buf[:0]
+		for i := 0; i < len(evs); i++ {
+			ev := evs[i]
+			if !ev.done && i+1 < len(evs) && !evs[i+1].done {
+				text.Reset()
+				for ; i < len(evs) && !evs[i].done; i++ {
+					text.WriteString(evs[i].piece)
+				}
+				i--
+				ev = genEvent{piece: text.String()}
+			}
 			if v := conv(ev); v != nil {
-				if enc.Encode(v) != nil {
+				if buf, err = appendEvent(buf, v); err != nil {
 					return
 				}
 			}
 		}
-		if fl != nil {
-			fl.Flush()
+		if len(buf) > 0 {
+			if _, err := w.Write(buf); err != nil {
+				return
+			}
+			if fl != nil {
+				fl.Flush()
+			}
+			wrote = time.Now()
 		}
 		if done {
 			return

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"sync"
+	"time"
 )
 
 // outbox carries events from the decode loop to one request's HTTP
@@ -13,10 +14,11 @@ type outbox[T any] struct {
 	queue  []T
 	closed bool
 	signal chan struct{} // capacity 1: "something changed"
+	done   chan struct{} // closed by close
 }
 
 func newOutbox[T any]() *outbox[T] {
-	return &outbox[T]{signal: make(chan struct{}, 1)}
+	return &outbox[T]{signal: make(chan struct{}, 1), done: make(chan struct{})}
 }
 
 // push queues ev for the reader.
@@ -30,7 +32,10 @@ func (o *outbox[T]) push(ev T) {
 // close marks the end of the events.
 func (o *outbox[T]) close() {
 	o.mu.Lock()
-	o.closed = true
+	if !o.closed {
+		o.closed = true
+		close(o.done)
+	}
 	o.mu.Unlock()
 	o.notify()
 }
@@ -58,5 +63,23 @@ func (o *outbox[T]) next(ctx context.Context) (evs []T, done bool, err error) {
 		case <-ctx.Done():
 			return nil, false, ctx.Err()
 		}
+	}
+}
+
+// linger waits until the outbox is closed, ctx ends or d has passed,
+// without waking for each push: the reader lets events pile up to send
+// them together. tm is the caller's timer, created on first use.
+func (o *outbox[T]) linger(ctx context.Context, d time.Duration, tm **time.Timer) {
+	if *tm == nil {
+		*tm = time.NewTimer(d)
+	} else {
+		(*tm).Reset(d)
+	}
+	select {
+	case <-(*tm).C:
+	case <-o.done:
+		(*tm).Stop()
+	case <-ctx.Done():
+		(*tm).Stop()
 	}
 }
