@@ -47,6 +47,12 @@ func lockFile(ctx context.Context, path string) (unlock func(), err error) {
 			case <-time.After(lockPoll):
 			}
 		}
+		if err == unix.ENOLCK || err == unix.EOPNOTSUPP || err == unix.ENOSYS {
+			// A file system without flock (some network mounts): go on
+			// unlocked. Unpackings stay correct (each writes its own
+			// temporary file and renames it), only not deduplicated.
+			return func() { f.Close() }, nil
+		}
 		if err != nil {
 			f.Close()
 			return nil, fmt.Errorf("lock %s: %w", path, err)
