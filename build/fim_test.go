@@ -8,8 +8,10 @@ import (
 
 	"github.com/olmhq/olm/build"
 	"github.com/olmhq/olm/internal/gguf"
+	"github.com/olmhq/olm/internal/testenv"
 	"github.com/olmhq/olm/internal/testmodel"
 	"github.com/olmhq/olm/modelfile"
+	"github.com/olmhq/olm/runtime/llama"
 )
 
 // TestInsertCapability: a model whose vocabulary has fill-in-the-middle
@@ -79,5 +81,43 @@ func TestInsertCapability(t *testing.T) {
 				t.Fatalf("show: capabilities %v, insert %v", info.Details.Capabilities, tc.insert)
 			}
 		})
+	}
+}
+
+// TestInsertCapabilityRealVocabularies: on every real tokenizer vocabulary
+// of the pinned llama.cpp (src/models/ggml-vocab-*.gguf: Qwen2, StarCoder,
+// DeepSeek-Coder, Refact, ...), the insert capability read from the GGUF
+// header agrees with llama.cpp's own fill-in-the-middle tokens.
+func TestInsertCapabilityRealVocabularies(t *testing.T) {
+	paths, _ := filepath.Glob(filepath.Join(testenv.LlamaSource(t), "models", "ggml-vocab-*.gguf"))
+	if len(paths) == 0 {
+		t.Fatal("no ggml-vocab-*.gguf in the llama.cpp source")
+	}
+	if !llama.Available() {
+		testenv.Missing(t, "a cgo build with llama.cpp", "run `make llama` and build with CGO_ENABLED=1")
+	}
+	withFIM := 0
+	for _, p := range paths {
+		f, err := gguf.ReadFile(p)
+		if err != nil {
+			t.Fatalf("%s: %v", p, err)
+		}
+		m, err := llama.LoadModel(context.Background(), p, llama.ModelParams{UseMMap: true, VocabOnly: true})
+		if err != nil {
+			t.Logf("%s: llama.cpp cannot load it: %v", filepath.Base(p), err)
+			continue
+		}
+		want := m.FIMPrefix() != llama.TokenNull && m.FIMSuffix() != llama.TokenNull && m.FIMMiddle() != llama.TokenNull
+		m.Close()
+		if want {
+			withFIM++
+			t.Logf("%s has FIM tokens", filepath.Base(p))
+		}
+		if got := slices.Contains(build.CapabilitiesOf(f), "insert"); got != want {
+			t.Errorf("%s: insert %v, llama.cpp finds FIM tokens: %v", filepath.Base(p), got, want)
+		}
+	}
+	if withFIM == 0 {
+		t.Error("no vocabulary with FIM tokens was checked")
 	}
 }
