@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"syscall"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/olmhq/olm/internal/testenv"
 	"github.com/olmhq/olm/internal/testmodel"
 	"github.com/olmhq/olm/modelfile"
+	"github.com/olmhq/olm/oci"
 	"github.com/olmhq/olm/quantize"
 )
 
@@ -177,4 +179,70 @@ func childCPU() time.Duration {
 	var ru syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_CHILDREN, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkUnpackZstd unpacks a 212 MB GGUF (BenchLlama) from a tar+zstd
+// ModelPack layer (zstd level 3, the command's default) into the store, as
+// the first run of a pulled model does, and compares the best wall time
+// with `zstd -dc LAYER | tar -xO > FILE; sync FILE` on the same layer
+// (decompression and writing alone; olm also checks the size and the GGUF
+// header and syncs). It reports MB/s of GGUF, the ratio, and the bytes the
+// Go heap allocated per unpacking (bounded by the decoder's window and a
+// copy buffer, not by the file).
+func BenchmarkUnpackZstd(b *testing.B) {
+	for _, tool := range []string{"zstd", "tar"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			b.Skipf("the %s command is needed for the comparison", tool)
+		}
+	}
+	src := benchModel(b, "bench-llama-f16.gguf", testmodel.BenchLlama)
+	fi, err := os.Stat(src)
+	if err != nil {
+		b.Fatal(err)
+	}
+	dir := b.TempDir()
+	layer := filepath.Join(dir, "model.tar.zst")
+	cmd := exec.Command("sh", "-c", `tar -cf - -C "$1" --transform s/.*/model.gguf/ "$2" | zstd -q -3 -o "$3"`, "sh", filepath.Dir(src), filepath.Base(src), layer)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		b.Fatalf("tar | zstd: %v %s", err, out)
+	}
+	archive, err := os.ReadFile(layer)
+	if err != nil {
+		b.Fatal(err)
+	}
+	s, err := blobstore.Open(filepath.Join(dir, "store"), blobstore.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ref := "example.com/bench/zstd:v1"
+	storeModelKit(b, s, ref, oci.MediaTypeModelPackWeightTarZstd, archive, "model.gguf")
+	archive = nil
+	ctx := context.Background()
+	m, _, err := build.LoadModel(ctx, s, ref)
+	if err != nil {
+		b.Fatal(err)
+	}
+	unpackDir := filepath.Join(s.Root(), build.UnpackDir)
+	var alloc uint64
+	olm := timeIt(b, 3, func() {
+		os.RemoveAll(unpackDir)
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		if _, err := build.LayerPath(ctx, s, m.Weights[0]); err != nil {
+			b.Fatal(err)
+		}
+		runtime.ReadMemStats(&after)
+		alloc = after.TotalAlloc - before.TotalAlloc
+	})
+	out := filepath.Join(dir, "out.gguf")
+	cli := timeIt(b, 3, func() {
+		c := exec.Command("sh", "-c", `zstd -dc "$1" | tar -xOf - > "$2" && sync "$2"`, "sh", layer, out)
+		if o, err := c.CombinedOutput(); err != nil {
+			b.Fatalf("zstd -dc | tar: %v %s", err, o)
+		}
+	})
+	b.ReportMetric(float64(fi.Size())/1e6/olm.Seconds(), "MB/s")
+	b.ReportMetric(olm.Seconds()/cli.Seconds(), "x_cli")
+	b.ReportMetric(float64(alloc)/1e6, "MB_alloc/op")
+	b.Logf("olm %v, zstd -dc | tar -xO %v, GGUF %d MB, %.1f MB allocated per unpacking", olm, cli, fi.Size()>>20, float64(alloc)/1e6)
 }

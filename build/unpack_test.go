@@ -57,7 +57,7 @@ func tarOf(t *testing.T, zip bool, files ...any) []byte {
 // storeModelKit stores a KitOps ModelKit, laid out as `kit pack` does (the
 // Kitfile as config, the model in an archived layer), or for a ModelPack
 // layer type a ModelPack artifact with archived weights, and tags it ref.
-func storeModelKit(t *testing.T, s *blobstore.Store, ref, layerType string, archive []byte, modelPath string) ocispec.Descriptor {
+func storeModelKit(t testing.TB, s *blobstore.Store, ref, layerType string, archive []byte, modelPath string) ocispec.Descriptor {
 	t.Helper()
 	ctx := context.Background()
 	push := func(mt string, b []byte) ocispec.Descriptor {
