@@ -67,8 +67,8 @@ type Options struct {
 	// serves at once) when a Spec's Load.Parallel is 0; 0 means
 	// DefaultNumParallel (1) (OLM_NUM_PARALLEL).
 	NumParallel int
-	// MaxQueue is the most requests that may wait for one model; more get
-	// ErrQueueFull. 0 means DefaultMaxQueue (512).
+	// MaxQueue is the most requests that may wait for one model (all its
+	// specs together); more get ErrQueueFull. 0 means DefaultMaxQueue (512).
 	MaxQueue int
 	// StartTimeout bounds one runner start; 0 means runner.DefaultStartTimeout.
 	StartTimeout time.Duration
@@ -84,11 +84,13 @@ type Options struct {
 // Spec names the model a request wants and how to load it.
 type Spec struct {
 	// Name is the model's name as users wrote it, shown by List
-	// (for example "llama3.2:latest").
+	// (for example "llama3.2:latest"); the scheduler loads one runner per
+	// Name ("" uses Load.Model).
 	Name string
 	// Digest identifies the model's content (its manifest digest); List
 	// reports it. Runners are shared by requests with equal Name, Digest
-	// and Load.
+	// and Load; a request for the same Name with another Digest or Load
+	// reloads the model (see Get).
 	Digest string
 	// Load are the runner's load options; Load.Model is required.
 	// Load.Parallel 0 means Options.NumParallel.
@@ -135,30 +137,38 @@ type Scheduler struct {
 	opts Options
 
 	mu           sync.Mutex
-	models       map[string]*loaded // by key, starting or ready
-	waiting      map[string]int     // Gets waiting, by key
-	closing      int                // runners being stopped, still holding memory
-	closingBytes int64              // their sizes
-	changed      chan struct{}      // closed and replaced on every change
+	models       map[string]*loaded   // by model (Spec.Name): its one runner, starting or ready
+	queue        map[string][]*waiter // by model: Gets waiting, in arrival order
+	stopping     map[string]int       // by model: runners being stopped, still holding memory
+	closing      int                  // runners being stopped, all models
+	closingBytes int64                // their sizes
+	changed      chan struct{}        // closed and replaced on every change
 	closed       bool
 }
 
+// waiter is one Get waiting for its model.
+type waiter struct{ key string }
+
 // loaded is one runner, starting or ready.
 type loaded struct {
-	key      string
+	name     string // the model (Spec.Name, else Load.Model)
+	key      string // the whole spec: name, digest and load options
 	spec     Spec
 	parallel int
 
-	ready    chan struct{} // closed when the start finished
-	r        Runner        // set before ready is closed, on success
-	startErr error
+	ready     chan struct{} // closed when the start finished
+	r         Runner        // set before ready is closed, on success
+	startErr  error
+	cancel    context.CancelFunc // cancels the start
+	abandoned bool               // start cancelled: nobody wanted it any more
+	held      int64              // bytes counted by hold
 
 	refs      int
 	lastUsed  time.Time
 	expiresAt time.Time
 	timer     *time.Timer
 	gen       int  // bumps on every use, so stale timers do nothing
-	unload    bool // unload as soon as idle
+	unload    bool // take no new requests; stop as soon as idle (Unload, or a reload)
 	dead      bool // exited or removed
 }
 
@@ -178,10 +188,11 @@ func New(opts Options) *Scheduler {
 		opts.KeepAlive = &d
 	}
 	return &Scheduler{
-		opts:    opts,
-		models:  map[string]*loaded{},
-		waiting: map[string]int{},
-		changed: make(chan struct{}),
+		opts:     opts,
+		models:   map[string]*loaded{},
+		queue:    map[string][]*waiter{},
+		stopping: map[string]int{},
+		changed:  make(chan struct{}),
 	}
 }
 
@@ -189,6 +200,14 @@ func New(opts Options) *Scheduler {
 func (s *Scheduler) broadcast() {
 	close(s.changed)
 	s.changed = make(chan struct{})
+}
+
+// modelOf is the model a spec names: one runner at most per model.
+func modelOf(spec Spec) string {
+	if spec.Name != "" {
+		return spec.Name
+	}
+	return spec.Load.Model
 }
 
 func keyOf(spec Spec) string {
@@ -227,6 +246,17 @@ func (l *Lease) Release() {
 // load a new model, while every loaded runner is busy. A start failure (for
 // example a corrupt GGUF: runner.ErrRunnerExited with the runner's message)
 // is returned to every request waiting for that start.
+//
+// A model has one runner at a time. When spec's digest or load options
+// differ from its loaded runner's, the runner takes no new requests, is
+// stopped once its requests in flight finish, and spec's runner is started
+// after it has exited. Requests for one model are served in arrival order
+// across specs: a request waits behind an earlier one that wants another
+// spec, so requests that alternate between two specs reload the model
+// between them rather than starve one another.
+//
+// When every request waiting for a runner that is still starting gives up
+// (ctx ends), the start is cancelled and its process stopped.
 func (s *Scheduler) Get(ctx context.Context, spec Spec) (*Lease, error) {
 	if spec.Load.Model == "" {
 		return nil, fmt.Errorf("%s: %w", spec.Name, ErrNoModel)
@@ -238,15 +268,12 @@ func (s *Scheduler) Get(ctx context.Context, spec Spec) (*Lease, error) {
 	if spec.KeepAlive != nil {
 		ka = *spec.KeepAlive
 	}
-	key := keyOf(spec)
-	queued := false
+	name, key := modelOf(spec), keyOf(spec)
+	var w *waiter // set while queued
 	s.mu.Lock()
 	defer func() {
-		if queued {
-			s.waiting[key]--
-			if s.waiting[key] <= 0 {
-				delete(s.waiting, key)
-			}
+		if w != nil {
+			s.dequeue(name, w)
 		}
 		s.mu.Unlock()
 	}()
@@ -254,59 +281,93 @@ func (s *Scheduler) Get(ctx context.Context, spec Spec) (*Lease, error) {
 		if s.closed {
 			return nil, ErrClosed
 		}
-		l := s.models[key]
+		l := s.models[name]
 		if l != nil && l.r != nil && exited(l.r) {
 			s.remove(l) // its watcher has not caught up yet
 			s.broadcast()
 			continue
 		}
-		if l != nil {
-			// Busy, or being unloaded: wait for a slot or for it to go.
-			if !l.unload && l.refs < l.parallel {
-				l.refs++
-				l.gen++
-				if l.timer != nil {
-					l.timer.Stop()
-					l.timer = nil
-				}
-				l.spec.Details, l.spec.Size = spec.Details, spec.Size
-				s.mu.Unlock()
-				err := s.waitReady(ctx, l)
-				s.mu.Lock()
-				if err != nil {
-					if l.startErr == nil { // we gave up; the start goes on
-						l.refs--
+		// An earlier request for another spec of this model goes first.
+		blocked := s.earlier(name, w, func(k string) bool { return k != key })
+		switch {
+		case l != nil && l.key == key && !l.unload:
+			if blocked || l.refs >= l.parallel {
+				break // wait for a slot, or for the earlier request's reload
+			}
+			l.refs++
+			l.gen++
+			if l.timer != nil {
+				l.timer.Stop()
+				l.timer = nil
+			}
+			l.spec.Details, l.spec.Size = spec.Details, spec.Size
+			if w != nil {
+				s.dequeue(name, w)
+				w = nil
+			}
+			s.mu.Unlock()
+			err := s.waitReady(ctx, l)
+			s.mu.Lock()
+			if err != nil {
+				if l.startErr == nil { // we gave up; the start goes on
+					l.refs--
+					if l.r == nil && l.refs == 0 && !l.dead && !s.earlier(name, nil, func(k string) bool { return k == l.key }) {
+						s.abandon(l) // nobody else wants it
+					} else {
 						s.idle(l, ka)
 					}
-					return nil, err
+					s.broadcast()
 				}
-				return &Lease{s: s, l: l, ka: ka}, nil
+				return nil, err
 			}
-		} else if s.loadedCount() < s.opts.MaxLoaded && s.fits(spec.Size) {
-			l := &loaded{key: key, spec: spec, parallel: spec.Load.Parallel, ready: make(chan struct{})}
-			s.models[key] = l
-			go s.start(l)
+			return &Lease{s: s, l: l, ka: ka}, nil
+		case l != nil:
+			// Loaded with another spec (or being unloaded). Unless an
+			// earlier request still wants that spec, drain it: it takes no
+			// new requests and stops when its last one ends.
+			if l.unload || l.key == key || s.earlier(name, w, func(k string) bool { return k == l.key }) {
+				break
+			}
+			l.unload = true
+			switch {
+			case l.refs > 0:
+			case l.r != nil:
+				s.stop(l)
+			default:
+				s.abandon(l)
+			}
+			s.broadcast()
+			continue
+		case blocked || s.stopping[name] > 0:
+			// Wait for the earlier request, or for this model's previous
+			// runner to exit: a model is never loaded twice.
+		case s.loadedCount() < s.opts.MaxLoaded && s.fits(spec.Size):
+			sctx, cancel := context.WithCancel(context.Background())
+			l := &loaded{name: name, key: key, spec: spec, parallel: spec.Load.Parallel, ready: make(chan struct{}), cancel: cancel}
+			s.models[name] = l
+			go s.start(sctx, l)
 			continue // take a slot of it on the next pass
-		} else if victim := s.lruIdle(); victim != nil {
+		default:
+			victim := s.lruIdle()
+			if victim == nil {
+				break // every loaded runner is busy
+			}
 			s.remove(victim)
-			size := victim.size()
-			s.closing++
-			s.closingBytes += size
+			s.hold(victim)
 			s.mu.Unlock()
 			victim.r.Close()
 			s.mu.Lock()
-			s.closing--
-			s.closingBytes -= size
+			s.unhold(victim)
 			s.broadcast()
 			continue
 		}
 		// Wait for a slot, for room to load, or for the start to finish.
-		if !queued {
-			if s.waiting[key] >= s.opts.MaxQueue {
+		if w == nil {
+			if len(s.queue[name]) >= s.opts.MaxQueue {
 				return nil, fmt.Errorf("%s: %w", spec.Name, ErrQueueFull)
 			}
-			s.waiting[key]++
-			queued = true
+			w = &waiter{key: key}
+			s.queue[name] = append(s.queue[name], w)
 		}
 		ch := s.changed
 		s.mu.Unlock()
@@ -318,6 +379,39 @@ func (s *Scheduler) Get(ctx context.Context, spec Spec) (*Lease, error) {
 			return nil, context.Cause(ctx)
 		}
 	}
+}
+
+// earlier reports whether a request queued for model name before w (before
+// everyone queued when w is nil) has a key for which match is true (s.mu
+// held).
+func (s *Scheduler) earlier(name string, w *waiter, match func(key string) bool) bool {
+	for _, q := range s.queue[name] {
+		if q == w {
+			return false
+		}
+		if match(q.key) {
+			return true
+		}
+	}
+	return false
+}
+
+// dequeue takes w out of name's queue and wakes the others, whose turn may
+// have come (s.mu held).
+func (s *Scheduler) dequeue(name string, w *waiter) {
+	q := s.queue[name]
+	for i, x := range q {
+		if x == w {
+			q = append(q[:i:i], q[i+1:]...)
+			break
+		}
+	}
+	if len(q) == 0 {
+		delete(s.queue, name)
+	} else {
+		s.queue[name] = q
+	}
+	s.broadcast()
 }
 
 // exited reports whether r's process is gone.
@@ -343,9 +437,10 @@ func (s *Scheduler) waitReady(ctx context.Context, l *loaded) error {
 	}
 }
 
-// start runs the Starter for l and publishes the result.
-func (s *Scheduler) start(l *loaded) {
-	ctx := context.Background()
+// start runs the Starter for l and publishes the result. ctx is cancelled
+// when l is abandoned.
+func (s *Scheduler) start(ctx context.Context, l *loaded) {
+	defer l.cancel()
 	if s.opts.StartTimeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, s.opts.StartTimeout)
@@ -354,7 +449,23 @@ func (s *Scheduler) start(l *loaded) {
 	r, err := s.opts.Start(ctx, l.spec.Load)
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if l.abandoned {
+		// Nobody waits for it; abandon counted it as stopping until now.
+		l.startErr = fmt.Errorf("start abandoned: %w", context.Canceled)
+		close(l.ready)
+		if r != nil { // started before it noticed the cancellation
+			s.mu.Unlock()
+			r.Close()
+			s.mu.Lock()
+		}
+		s.unhold(l)
+		s.broadcast()
+		return
+	}
 	if err != nil {
+		if s.closed {
+			err = ErrClosed
+		}
 		l.startErr = err
 		s.remove(l)
 		close(l.ready)
@@ -364,7 +475,7 @@ func (s *Scheduler) start(l *loaded) {
 	l.r = r
 	l.lastUsed = time.Now()
 	close(l.ready)
-	if s.closed {
+	if s.closed || l.dead {
 		s.remove(l)
 		go r.Close()
 		return
@@ -374,6 +485,15 @@ func (s *Scheduler) start(l *loaded) {
 	}
 	go s.watch(l)
 	s.broadcast()
+}
+
+// abandon cancels l's start, which nobody waits for any more (s.mu held).
+// l counts as loaded until the start has returned and its process is gone.
+func (s *Scheduler) abandon(l *loaded) {
+	s.remove(l)
+	l.abandoned = true
+	s.hold(l)
+	l.cancel()
 }
 
 // watch forgets l when its runner exits on its own.
@@ -393,8 +513,26 @@ func (s *Scheduler) remove(l *loaded) {
 		l.timer.Stop()
 		l.timer = nil
 	}
-	if s.models[l.key] == l {
-		delete(s.models, l.key)
+	if s.models[l.name] == l {
+		delete(s.models, l.name)
+	}
+}
+
+// hold counts l, taken out of the table, as holding memory until unhold:
+// while its process stops (s.mu held).
+func (s *Scheduler) hold(l *loaded) {
+	l.held = l.size()
+	s.closing++
+	s.closingBytes += l.held
+	s.stopping[l.name]++
+}
+
+// unhold undoes hold once l's process is gone (s.mu held).
+func (s *Scheduler) unhold(l *loaded) {
+	s.closing--
+	s.closingBytes -= l.held
+	if s.stopping[l.name]--; s.stopping[l.name] <= 0 {
+		delete(s.stopping, l.name)
 	}
 }
 
@@ -492,14 +630,11 @@ func (s *Scheduler) idle(l *loaded, ka time.Duration) {
 // loaded until it has exited (s.mu held).
 func (s *Scheduler) stop(l *loaded) {
 	s.remove(l)
-	size := l.size()
-	s.closing++
-	s.closingBytes += size
+	s.hold(l)
 	go func() {
 		l.r.Close()
 		s.mu.Lock()
-		s.closing--
-		s.closingBytes -= size
+		s.unhold(l)
 		s.broadcast()
 		s.mu.Unlock()
 	}()
@@ -569,6 +704,8 @@ func (s *Scheduler) Close() error {
 	for _, l := range s.models {
 		if l.r != nil {
 			rs = append(rs, l.r)
+		} else {
+			l.cancel() // a start under way is stopped
 		}
 		s.remove(l)
 	}

@@ -15,7 +15,9 @@ import (
 
 // fakeRunner stands in for a runner process.
 type fakeRunner struct {
+	load   runner.LoadOptions
 	model  string
+	fs     *fakeStarter
 	done   chan struct{}
 	once   sync.Once
 	closed atomic.Bool
@@ -24,7 +26,11 @@ type fakeRunner struct {
 
 func (f *fakeRunner) Client() *runner.Client { return nil }
 func (f *fakeRunner) Info() *runner.Info {
-	return &runner.Info{ModelPath: f.model, Size: 1000, Context: 2048}
+	ctx := f.load.NumCtx
+	if ctx == 0 {
+		ctx = 2048
+	}
+	return &runner.Info{ModelPath: f.model, Size: 1000, Context: ctx}
 }
 func (f *fakeRunner) Done() <-chan struct{} { return f.done }
 func (f *fakeRunner) Err() error {
@@ -36,6 +42,12 @@ func (f *fakeRunner) Err() error {
 	}
 }
 func (f *fakeRunner) Close() error {
+	if c := f.fs.closing; c != nil {
+		c <- f.load
+	}
+	if g := f.fs.closeGate; g != nil {
+		<-g
+	}
 	f.closed.Store(true)
 	f.exit(fmt.Errorf("%w: the runner was stopped", runner.ErrRunnerExited))
 	return nil
@@ -47,7 +59,11 @@ func (f *fakeRunner) crash() {
 }
 
 func (f *fakeRunner) exit(err error) {
-	f.once.Do(func() { f.err = err; close(f.done) })
+	f.once.Do(func() {
+		f.err = err
+		f.fs.event("exit", f.load)
+		close(f.done)
+	})
 }
 
 // fakeStarter records the runners it starts.
@@ -56,22 +72,57 @@ type fakeStarter struct {
 	runners []*fakeRunner
 	fail    map[string]error // model path → start error
 	delay   time.Duration
+	// gate, when set, holds every start until it receives a value or its
+	// ctx ends; starting is sent a value as each start begins.
+	gate     chan struct{}
+	starting chan runner.LoadOptions
+	// closeGate, when set, holds every Close until it is closed; closing
+	// is sent a value as each Close begins.
+	closeGate chan struct{}
+	closing   chan runner.LoadOptions
+	// events is the order of starts and exits: "start /models/a.gguf
+	// ctx=8192", "exit …", "cancelled …".
+	events []string
+}
+
+func (fs *fakeStarter) event(what string, load runner.LoadOptions) {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	fs.events = append(fs.events, fmt.Sprintf("%s %s ctx=%d", what, load.Model, load.NumCtx))
+}
+
+func (fs *fakeStarter) eventLog() []string {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	return append([]string(nil), fs.events...)
 }
 
 func (fs *fakeStarter) start(ctx context.Context, load runner.LoadOptions) (Runner, error) {
 	if fs.delay > 0 {
 		time.Sleep(fs.delay)
 	}
+	if fs.starting != nil {
+		fs.starting <- load
+	}
+	if fs.gate != nil {
+		select {
+		case <-fs.gate:
+		case <-ctx.Done():
+			fs.event("cancelled", load)
+			return nil, context.Cause(ctx)
+		}
+	}
 	fs.mu.Lock()
-	defer fs.mu.Unlock()
 	if err := fs.fail[load.Model]; err != nil {
+		fs.mu.Unlock()
 		return nil, err
 	}
-	r := &fakeRunner{model: load.Model, done: make(chan struct{})}
+	r := &fakeRunner{load: load, model: load.Model, fs: fs, done: make(chan struct{})}
 	fs.runners = append(fs.runners, r)
+	fs.mu.Unlock()
+	fs.event("start", load)
 	return r, nil
 }
-
 func (fs *fakeStarter) started(model string) []*fakeRunner {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
@@ -298,7 +349,7 @@ func TestQueueFull(t *testing.T) {
 	eventually(t, "two requests queued", func() bool {
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		return s.waiting[keyOf(withParallel(spec("a"), 1))] == 2
+		return len(s.queue["a"]) == 2
 	})
 	_, err := s.Get(ctx, spec("a"))
 	if !errors.Is(err, ErrQueueFull) {
@@ -310,7 +361,7 @@ func TestQueueFull(t *testing.T) {
 	cancel() // the queued requests give up
 	wg.Wait()
 	s.mu.Lock()
-	n := len(s.waiting)
+	n := len(s.queue)
 	s.mu.Unlock()
 	if n != 0 {
 		t.Fatalf("waiting counts left after cancellation: %d", n)
@@ -416,15 +467,287 @@ func TestUnload(t *testing.T) {
 	}
 }
 
-func TestDifferentLoadOptionsAreDifferentRunners(t *testing.T) {
+// withCtx is sp with num_ctx n: another spec of the same model.
+func withCtx(sp Spec, n int) Spec { sp.Load.NumCtx = n; return sp }
+
+// getAsync starts a Get in the background; its lease (or nil after an
+// error, which is reported) arrives on the channel.
+func getAsync(t *testing.T, s *Scheduler, ctx context.Context, sp Spec) <-chan *Lease {
+	ch := make(chan *Lease, 1)
+	go func() {
+		l, err := s.Get(ctx, sp)
+		if err != nil && ctx.Err() == nil {
+			t.Errorf("Get(%s ctx=%d): %v", sp.Name, sp.Load.NumCtx, err)
+		}
+		ch <- l
+	}()
+	return ch
+}
+
+// queued waits until n requests wait for model name.
+func queued(t *testing.T, s *Scheduler, name string, n int) {
+	t.Helper()
+	eventually(t, fmt.Sprintf("%d requests queued for %s", n, name), func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return len(s.queue[name]) == n
+	})
+}
+
+// recv waits for a value on ch.
+func recv[T any](t *testing.T, ch <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(5 * time.Second):
+		t.Fatalf("timed out waiting for %s", what)
+	}
+	var zero T
+	return zero
+}
+
+// receive waits for a lease.
+func receive(t *testing.T, ch <-chan *Lease) *Lease {
+	t.Helper()
+	select {
+	case l := <-ch:
+		if l == nil {
+			t.Fatal("Get failed")
+		}
+		return l
+	case <-time.After(5 * time.Second):
+		t.Fatal("timed out waiting for a lease")
+	}
+	return nil
+}
+
+// pending fails if ch already has a lease: the request must still wait.
+func pending(t *testing.T, ch <-chan *Lease, what string) {
+	t.Helper()
+	select {
+	case <-ch:
+		t.Fatalf("%s was served, want it to wait", what)
+	default:
+	}
+}
+
+// TestReloadReplacesIdleRunner: a request with another num_ctx stops the
+// model's idle runner and starts one with the new options after the old one
+// has exited; /api/ps (List) shows the model once, with the new context.
+func TestReloadReplacesIdleRunner(t *testing.T) {
+	for _, maxLoaded := range []int{1, 3} {
+		t.Run(fmt.Sprint("MaxLoaded=", maxLoaded), func(t *testing.T) {
+			fs := &fakeStarter{}
+			s := newSched(t, fs, Options{MaxLoaded: maxLoaded, KeepAlive: dur(-1)})
+			get(t, s, spec("a")).Release()
+			get(t, s, spec("b")).Release()
+			l := get(t, s, withCtx(spec("a"), 8192))
+			if l.Info().Context != 8192 {
+				t.Fatalf("leased runner has context %d, want 8192", l.Info().Context)
+			}
+			l.Release()
+			var ctxA []int
+			for _, st := range s.List() {
+				if st.Name == "a" {
+					ctxA = append(ctxA, st.Context)
+				}
+			}
+			if fmt.Sprint(ctxA) != "[8192]" {
+				t.Fatalf("List shows a with contexts %v, want once with 8192", ctxA)
+			}
+			var want []string
+			if maxLoaded == 1 {
+				want = []string{"start /models/a.gguf ctx=0", "exit /models/a.gguf ctx=0", "start /models/b.gguf ctx=0",
+					"exit /models/b.gguf ctx=0", "start /models/a.gguf ctx=8192"}
+			} else {
+				want = []string{"start /models/a.gguf ctx=0", "start /models/b.gguf ctx=0", "exit /models/a.gguf ctx=0",
+					"start /models/a.gguf ctx=8192"}
+			}
+			if got := fs.eventLog(); fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Fatalf("events:\n%q\nwant\n%q", got, want)
+			}
+		})
+	}
+}
+
+// TestReloadWaitsForRequestsInFlight: the old runner serves its requests to
+// the end; the new spec waits for them, and a request for the old spec that
+// arrives after it waits its turn (arrival order), which reloads again.
+func TestReloadWaitsForRequestsInFlight(t *testing.T) {
+	fs := &fakeStarter{}
+	s := newSched(t, fs, Options{NumParallel: 2, MaxQueue: 2})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	l1 := get(t, s, spec("a"))
+	ch2 := getAsync(t, s, ctx, withCtx(spec("a"), 8192))
+	queued(t, s, "a", 1)
+	ch3 := getAsync(t, s, ctx, spec("a")) // old spec, free slot, but later
+	queued(t, s, "a", 2)
+	// The queue bound counts every spec of the model.
+	if _, err := s.Get(ctx, withCtx(spec("a"), 1024)); !errors.Is(err, ErrQueueFull) {
+		t.Fatalf("third waiting request: %v, want ErrQueueFull", err)
+	}
+	pending(t, ch2, "the new spec while the old runner has a request")
+	pending(t, ch3, "a request behind a reload")
+	old := fs.started("/models/a.gguf")[0]
+	if old.closed.Load() || len(fs.started("/models/a.gguf")) != 1 {
+		t.Fatal("the runner was stopped, or a second one started, while a request used it")
+	}
+	l1.Release()
+	l2 := receive(t, ch2)
+	if !old.closed.Load() || l2.Info().Context != 8192 {
+		t.Fatalf("after the reload: old runner closed %v, new context %d", old.closed.Load(), l2.Info().Context)
+	}
+	pending(t, ch3, "the old spec while the new runner has a request")
+	l2.Release()
+	l3 := receive(t, ch3)
+	l3.Release()
+	want := []string{"start /models/a.gguf ctx=0", "exit /models/a.gguf ctx=0", "start /models/a.gguf ctx=8192",
+		"exit /models/a.gguf ctx=8192", "start /models/a.gguf ctx=0"}
+	if got := fs.eventLog(); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("events:\n%q\nwant\n%q", got, want)
+	}
+	if st := s.List(); len(st) != 1 || st[0].Context != 2048 {
+		t.Fatalf("List = %+v", st)
+	}
+}
+
+// TestAlternatingSpecsServedInArrivalOrder: requests that alternate between
+// two specs are served in the order they came, one reload between each;
+// consecutive requests for one spec share its runner.
+func TestAlternatingSpecsServedInArrivalOrder(t *testing.T) {
+	fs := &fakeStarter{}
+	s := newSched(t, fs, Options{NumParallel: 2})
+	ctx := context.Background()
+	l0 := get(t, s, spec("a"))
+	specs := []Spec{withCtx(spec("a"), 8192), spec("a"), spec("a"), withCtx(spec("a"), 8192), spec("a")}
+	var chs []<-chan *Lease
+	for i, sp := range specs {
+		chs = append(chs, getAsync(t, s, ctx, sp))
+		queued(t, s, "a", i+1)
+	}
+	l0.Release()
+	// 8192 alone; then the two default ones together; then 8192; then the last.
+	for _, group := range [][]int{{0}, {1, 2}, {3}, {4}} {
+		var ls []*Lease
+		for _, i := range group {
+			l := receive(t, chs[i])
+			want := specs[i].Load.NumCtx
+			if want == 0 {
+				want = 2048
+			}
+			if l.Info().Context != want {
+				t.Fatalf("request %d got context %d", i, l.Info().Context)
+			}
+			ls = append(ls, l)
+		}
+		for _, j := range []int{0, 1, 2, 3, 4} {
+			if j > group[len(group)-1] {
+				pending(t, chs[j], fmt.Sprintf("request %d (arrival order)", j))
+			}
+		}
+		if len(ls) == 2 && ls[0].Runner() != ls[1].Runner() {
+			t.Fatal("consecutive requests for one spec got different runners")
+		}
+		for _, l := range ls {
+			l.Release()
+		}
+	}
+	if n := len(fs.started("/models/a.gguf")); n != 5 {
+		t.Fatalf("%d starts, want 5 (the first, then one per change of spec)", n)
+	}
+}
+
+// TestReloadWaitsForTheOldRunnerToExit: the new runner is not started while
+// the old one is still stopping, even when MaxLoaded would allow both.
+func TestReloadWaitsForTheOldRunnerToExit(t *testing.T) {
+	fs := &fakeStarter{closeGate: make(chan struct{}), closing: make(chan runner.LoadOptions, 4), starting: make(chan runner.LoadOptions, 4)}
+	var open sync.Once
+	release := func() { open.Do(func() { close(fs.closeGate) }) }
+	s := newSched(t, fs, Options{MaxLoaded: 3})
+	t.Cleanup(release) // before the scheduler's Close (cleanups run last first)
+	get(t, s, spec("a")).Release()
+	recv(t, fs.starting, "the first start")
+	ch := getAsync(t, s, context.Background(), withCtx(spec("a"), 8192))
+	recv(t, fs.closing, "the old runner's Close") // it is being stopped; its Close is held
+	queued(t, s, "a", 1)
+	select {
+	case l := <-fs.starting:
+		t.Fatalf("runner with ctx=%d started while the old one was still stopping", l.NumCtx)
+	default:
+	}
+	release()
+	if l := recv(t, fs.starting, "the new start"); l.NumCtx != 8192 {
+		t.Fatalf("started ctx=%d", l.NumCtx)
+	}
+	receive(t, ch).Release()
+}
+
+// TestCrashWhileDraining: a runner that crashes while it drains for a
+// reload is replaced at once; its request fails alone.
+func TestCrashWhileDraining(t *testing.T) {
 	fs := &fakeStarter{}
 	s := newSched(t, fs, Options{})
-	a := spec("a")
-	get(t, s, a).Release()
-	a.Load.NumCtx = 8192
-	get(t, s, a).Release()
-	if n := len(fs.started("/models/a.gguf")); n != 2 {
-		t.Fatalf("started %d runners, want 2 (num_ctx differs)", n)
+	l1 := get(t, s, spec("a"))
+	ch := getAsync(t, s, context.Background(), withCtx(spec("a"), 8192))
+	queued(t, s, "a", 1)
+	fs.started("/models/a.gguf")[0].crash()
+	l2 := receive(t, ch)
+	if l2.Info().Context != 8192 {
+		t.Fatalf("context %d", l2.Info().Context)
+	}
+	l1.Release() // the crashed runner's request ends; nothing else changes
+	if l2.Runner().Err() != nil || len(s.List()) != 1 {
+		t.Fatalf("after the crashed request ended: %v, %+v", l2.Runner().Err(), s.List())
+	}
+	l2.Release()
+}
+
+// TestCancelAbandonsStart: when the only request waiting for a start gives
+// up, the start is cancelled (the runner process is stopped) and nothing
+// stays loaded; when another request still waits for it, it goes on.
+func TestCancelAbandonsStart(t *testing.T) {
+	fs := &fakeStarter{gate: make(chan struct{}), starting: make(chan runner.LoadOptions, 4)}
+	s := newSched(t, fs, Options{KeepAlive: dur(-1)})
+
+	ctx, cancel := context.WithCancel(context.Background())
+	ch := getAsync(t, s, ctx, spec("a"))
+	recv(t, fs.starting, "the start")
+	cancel()
+	if l := recv(t, ch, "the cancelled Get"); l != nil {
+		t.Fatal("a cancelled Get returned a lease")
+	}
+	eventually(t, "the start's ctx cancelled and the scheduler empty", func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return len(s.models) == 0 && s.closing == 0 && len(s.stopping) == 0 && len(s.queue) == 0
+	})
+	if got := fs.eventLog(); fmt.Sprint(got) != "[cancelled /models/a.gguf ctx=0]" {
+		t.Fatalf("events %q, want the start cancelled", got)
+	}
+
+	// Two requests wait for one start; the first gives up, the start goes on.
+	ctx1, cancel1 := context.WithCancel(context.Background())
+	ch1 := getAsync(t, s, ctx1, spec("a"))
+	recv(t, fs.starting, "the second start")
+	ch2 := getAsync(t, s, context.Background(), spec("a"))
+	queued(t, s, "a", 1) // the one slot is the first request's
+	cancel1()
+	if l := recv(t, ch1, "the cancelled Get"); l != nil {
+		t.Fatal("a cancelled Get returned a lease")
+	}
+	s.mu.Lock()
+	l := s.models["a"]
+	abandoned := l == nil || l.abandoned
+	s.mu.Unlock()
+	if abandoned {
+		t.Fatal("the start was abandoned while another request waited for it")
+	}
+	close(fs.gate)
+	receive(t, ch2).Release()
+	if st := s.List(); len(st) != 1 {
+		t.Fatalf("List = %+v", st)
 	}
 }
 
