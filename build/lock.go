@@ -23,13 +23,14 @@ var testHookLockWait func()
 // process that dies releases its locks. Call the returned function (once)
 // to release the lock; it removes the file first, so nothing is left behind.
 // A waiter that then gets the lock on the removed file sees that path no
-// longer names it and starts again on a new file.
-func lockFile(ctx context.Context, path string) (unlock func(), err error) {
+// longer names it and starts again on a new file. exclusive is false on a
+// file system without flock, where the caller goes on unlocked.
+func lockFile(ctx context.Context, path string) (unlock func(), exclusive bool, err error) {
 	waited := false
 	for {
 		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
 		if err != nil {
-			return nil, fmt.Errorf("open lock: %w", err)
+			return nil, false, fmt.Errorf("open lock: %w", err)
 		}
 		for {
 			err = unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
@@ -43,7 +44,7 @@ func lockFile(ctx context.Context, path string) (unlock func(), err error) {
 			select {
 			case <-ctx.Done():
 				f.Close()
-				return nil, ctx.Err()
+				return nil, false, ctx.Err()
 			case <-time.After(lockPoll):
 			}
 		}
@@ -51,11 +52,11 @@ func lockFile(ctx context.Context, path string) (unlock func(), err error) {
 			// A file system without flock (some network mounts): go on
 			// unlocked. Unpackings stay correct (each writes its own
 			// temporary file and renames it), only not deduplicated.
-			return func() { f.Close() }, nil
+			return func() { f.Close() }, false, nil
 		}
 		if err != nil {
 			f.Close()
-			return nil, fmt.Errorf("lock %s: %w", path, err)
+			return nil, false, fmt.Errorf("lock %s: %w", path, err)
 		}
 		held, err1 := f.Stat()
 		now, err2 := os.Stat(path)
@@ -64,7 +65,7 @@ func lockFile(ctx context.Context, path string) (unlock func(), err error) {
 				os.Remove(path)
 				unix.Flock(int(f.Fd()), unix.LOCK_UN)
 				f.Close()
-			}, nil
+			}, true, nil
 		}
 		// The holder before us removed the file as it released it.
 		unix.Flock(int(f.Fd()), unix.LOCK_UN)

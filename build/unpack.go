@@ -103,7 +103,7 @@ func LayerPath(ctx context.Context, s Store, l oci.Layer) (string, error) {
 	}
 	// One unpacking per file at a time, across processes: whoever gets
 	// the lock second finds the first one's file and uses it.
-	unlock, err := lockFile(ctx, filepath.Join(dir, lockPrefix+key))
+	unlock, exclusive, err := lockFile(ctx, filepath.Join(dir, lockPrefix+key))
 	if err != nil {
 		return "", fmt.Errorf("unpack layer %s: %w", l.Digest, err)
 	}
@@ -111,9 +111,10 @@ func LayerPath(ctx context.Context, s Store, l oci.Layer) (string, error) {
 	if unpacked(path) {
 		return path, nil
 	}
-	// Under the lock, a temporary file of this key is what a process that
-	// died mid-way left: nobody else writes one now.
-	if stale, _ := filepath.Glob(filepath.Join(dir, tmpPrefix+key+"-*")); len(stale) > 0 {
+	if exclusive {
+		// Under the lock, a temporary file of this key is what a process
+		// that died mid-way left: nobody else writes one now.
+		stale, _ := filepath.Glob(filepath.Join(dir, tmpPrefix+key+"-*"))
 		for _, f := range stale {
 			os.Remove(f)
 		}

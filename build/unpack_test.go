@@ -397,3 +397,39 @@ func TestArchivedWeightsQuantize(t *testing.T) {
 		t.Fatalf("quantized blob: %v", err)
 	}
 }
+
+// TestArchivedWeightsCrashLeftovers: a temporary file that a process
+// killed mid-unpacking left is removed by the next unpacking of that file
+// (under its lock), which then completes.
+func TestArchivedWeightsCrashLeftovers(t *testing.T) {
+	ctx := context.Background()
+	want := readAll(t, testmodel.Tiny(t))
+	_, s := newBuilder(t)
+	storeModelKit(t, s, "example.com/mp/tiny:v1", oci.MediaTypeModelPackWeightTar, tarOf(t, false, "tiny.gguf", want), "tiny.gguf")
+	m, _, err := build.LoadModel(ctx, s, "example.com/mp/tiny:v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path, err := build.LayerPath(ctx, s, m.Weights[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	// As if the process had died: no file yet, half a temporary one.
+	os.Remove(path)
+	key := strings.TrimSuffix(filepath.Base(path), ".gguf")
+	stale := filepath.Join(filepath.Dir(path), ".tmp-"+key+"-12345")
+	if err := os.WriteFile(stale, want[:len(want)/2], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	again, err := build.LayerPath(ctx, s, m.Weights[0])
+	if err != nil || again != path {
+		t.Fatalf("LayerPath after a crash: %s, %v", again, err)
+	}
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Fatalf("the crashed unpacking's file is still there (%v)", err)
+	}
+	if !bytes.Equal(readAll(t, path), want) {
+		t.Fatal("unpacked file differs from the GGUF")
+	}
+	checkUnpackedDir(t, filepath.Dir(path))
+}
