@@ -58,7 +58,7 @@ func TestNoStream(t *testing.T) {
 				if got.Content != text.String() {
 					t.Fatalf("stop %q: no_stream text %q, streamed %q", o.Stop, got.Content, text.String())
 				}
-				if len(streamed) < 3 {
+				if len(streamed) < 2 { // pieces (several tokens each when they come fast) and the final event
 					t.Fatalf("stop %q: only %d streamed events for %q", o.Stop, len(streamed), text.String())
 				}
 				if got.DoneReason != want.DoneReason || got.EvalCount != want.EvalCount || got.Truncated != want.Truncated ||
