@@ -112,8 +112,8 @@ func (c *Client) Render(ctx context.Context, req ChatRequest) (*RenderResponse, 
 func (c *Client) Completion(ctx context.Context, req CompletionRequest, fn func(CompletionEvent) error) (*CompletionEvent, error) {
 	return stream(ctx, c, "/completion", req, fn, func(ev *CompletionEvent) eventEnd {
 		return eventEnd{ev.Done, ev.Code, ev.Error}
-	}, func(ev *CompletionEvent, key, val string) bool {
-		if key != "content" {
+	}, func(ev *CompletionEvent, key []byte, val string) bool {
+		if string(key) != "content" {
 			return false
 		}
 		ev.Content = val
@@ -128,8 +128,8 @@ func (c *Client) Completion(ctx context.Context, req CompletionRequest, fn func(
 func (c *Client) Chat(ctx context.Context, req ChatRequest, fn func(ChatEvent) error) (*ChatEvent, error) {
 	return stream(ctx, c, "/chat", req, fn, func(ev *ChatEvent) eventEnd {
 		return eventEnd{ev.Done, ev.Code, ev.Error}
-	}, func(ev *ChatEvent, key, val string) bool {
-		switch key {
+	}, func(ev *ChatEvent, key []byte, val string) bool {
+		switch string(key) {
 		case "content":
 			ev.Content = val
 		case "thinking":
@@ -163,7 +163,7 @@ type eventEnd struct {
 // fn (if not nil) first, and an error from fn ends the stream with it.
 // A line that is a plain piece of text ({"content":"..."}, see plainPiece)
 // is decoded by set, without reflection; any other line by encoding/json.
-func stream[E any](ctx context.Context, c *Client, path string, body any, fn func(E) error, end func(*E) eventEnd, set func(ev *E, key, val string) bool) (*E, error) {
+func stream[E any](ctx context.Context, c *Client, path string, body any, fn func(E) error, end func(*E) eventEnd, set func(ev *E, key []byte, val string) bool) (*E, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel() // closes the connection if we stop early
 	resp, err := c.send(ctx, http.MethodPost, path, body)
@@ -214,37 +214,38 @@ func stream[E any](ctx context.Context, c *Client, path string, body any, fn fun
 	}
 }
 
-// plainPiece recognizes an event line of the form {"KEY":"VALUE"} whose
+// plainPiece recognizes an event line of the form {"KEY":"VALUE"} (KEY in
+// lower case letters and _, returned as a slice of line) whose
 // value needs no unescaping: printable ASCII or valid UTF-8 without
 // quotes, backslashes or control characters. Those are most streamed
 // pieces; json.Unmarshal would give the same key and value.
-func plainPiece(line []byte) (key, val string, ok bool) {
+func plainPiece(line []byte) (key []byte, val string, ok bool) {
 	line = bytes.TrimRight(line, "\r\n")
 	rest, ok := bytes.CutPrefix(line, []byte(`{"`))
 	if !ok {
-		return "", "", false
+		return nil, "", false
 	}
 	k := bytes.IndexByte(rest, '"')
 	if k <= 0 || !bytes.HasPrefix(rest[k:], []byte(`":"`)) || !bytes.HasSuffix(rest, []byte(`"}`)) || len(rest) < k+5 {
-		return "", "", false
+		return nil, "", false
 	}
 	for _, c := range rest[:k] {
 		if c < 'a' || c > 'z' {
 			if c != '_' {
-				return "", "", false
+				return nil, "", false
 			}
 		}
 	}
 	v := rest[k+3 : len(rest)-2]
 	for _, c := range v {
 		if c < 0x20 || c == '"' || c == '\\' {
-			return "", "", false
+			return nil, "", false
 		}
 	}
 	if !utf8.Valid(v) {
-		return "", "", false
+		return nil, "", false
 	}
-	return string(rest[:k]), string(v), true
+	return rest[:k], string(v), true
 }
 
 // do sends one request and decodes a JSON answer into out.

@@ -75,7 +75,7 @@ func FuzzArgsRoundTrip(f *testing.F) {
 }
 
 // fakeRunner serves handler on a unix socket and returns a Client for it.
-func fakeRunner(t *testing.T, h http.Handler) *Client {
+func fakeRunner(t testing.TB, h http.Handler) *Client {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "olm-rt-")
 	if err != nil {

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"encoding/json"
 	"testing"
 
@@ -42,6 +43,27 @@ func FuzzPieceEvent(f *testing.F) {
 			if err := json.Unmarshal(line, &c); err != nil || c.Content != w.Content {
 				t.Fatalf("as a completion event: %+v %v", c, err)
 			}
+		}
+	})
+}
+
+// BenchmarkPieceEncode measures writing one streamed piece: appendEvent
+// against the encoding/json Encoder the runner used before.
+func BenchmarkPieceEncode(b *testing.B) {
+	b.Run("appendEvent", func(b *testing.B) {
+		b.ReportAllocs()
+		var buf []byte
+		for i := 0; i < b.N; i++ {
+			buf, _ = appendEvent(buf[:0], pieceEvent{content: " word\n"})
+		}
+	})
+	b.Run("encoding-json", func(b *testing.B) {
+		b.ReportAllocs()
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		for i := 0; i < b.N; i++ {
+			buf.Reset()
+			enc.Encode(runner.CompletionEvent{Content: " word\n"})
 		}
 	})
 }
