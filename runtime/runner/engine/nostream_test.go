@@ -3,6 +3,7 @@ package engine_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"reflect"
 	"strings"
 	"testing"
@@ -143,4 +144,27 @@ func TestChatNoStream(t *testing.T) {
 			t.Logf("%d streamed events; message %+v", len(streamed), got.Message)
 		})
 	}
+}
+
+// TestNoStreamCancel: a client that goes away during a request that does
+// not stream (the runner writes nothing until the end, so only the closed
+// connection tells it) gets context.Canceled, and the runner goes on
+// serving. As in TestCancelFreesSlot, had the slot not been freed the next
+// request would wait for the cancelled one's 4096 tokens (logged).
+func TestNoStreamCancel(t *testing.T) {
+	p := start(t, runner.LoadOptions{Model: smallModel(t), NumCtx: 4096, Parallel: 1})
+	c := p.Client()
+	ctx, cancel := context.WithCancel(context.Background())
+	stop := time.AfterFunc(50*time.Millisecond, cancel) // any time before the 4096 tokens are done
+	defer stop.Stop()
+	_, err := c.Completion(ctx, runner.CompletionRequest{Prompt: "Tell me a long story", Options: greedy(-1), NoStream: true}, nil)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+	t0 := time.Now()
+	text, last := complete(t, c, runner.CompletionRequest{Prompt: "Hi", Options: greedy(4)})
+	if text == "" || last.EvalCount != 4 {
+		t.Fatalf("request after cancel: %q %+v", text, last)
+	}
+	t.Logf("next request served %v after cancel", time.Since(t0))
 }
