@@ -103,3 +103,11 @@ func TestHelpGolden(t *testing.T) {
 		}
 	}
 }
+
+// TestVersionFlag: `olm --version` prints what `olm version` prints.
+func TestVersionFlag(t *testing.T) {
+	out := renderHelp(t, "--version")
+	if want := "olm version " + version + "\n"; out != want {
+		t.Fatalf("olm --version printed %q, want %q", out, want)
+	}
+}

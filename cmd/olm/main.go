@@ -49,6 +49,8 @@ type CLI struct {
 type Globals struct {
 	Home string `name:"home" env:"OLM_HOME" help:"olm's data folder (store, keys); default ~/.olm." placeholder:"DIR"`
 	Host string `name:"host" env:"OLM_HOST,OLLAMA_HOST" help:"Address of the olm server (default 127.0.0.1:11434)." placeholder:"HOST:PORT"`
+	// VersionFlag is `olm --version`, as `ollama --version` and `docker --version`.
+	VersionFlag kong.VersionFlag `name:"version" help:"Print the olm version and exit."`
 }
 
 // exitCoder is implemented by errors that choose the process exit code.
@@ -82,6 +84,7 @@ func cliOptions() []kong.Option {
 		kong.Name("olm"),
 		kong.Description("Large language models as OCI artifacts: pull, push, build, run and serve them."),
 		kong.UsageOnError(),
+		kong.Vars{"version": "olm version " + version},
 		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
 	}
 }
