@@ -15,7 +15,7 @@ var (
 
 	// ErrBadRequest means the runner rejected a request as malformed
 	// (HTTP 400 from the runner).
-	ErrBadRequest = errors.New("bad runner request")
+	ErrBadRequest = errors.New("bad request")
 
 	// ErrContextLength means an input does not fit in the model's context
 	// window and truncation was not allowed.
