@@ -268,10 +268,13 @@ func BenchmarkDecodeToken(b *testing.B) {
 }
 
 // BenchmarkSample measures sampling one token (32000-token vocabulary) with
-// greedy and with Ollama's default chain.
+// greedy, greedy with Ollama's default penalties (temperature 0, the
+// runner's usual deterministic request) and Ollama's default chain.
 func BenchmarkSample(b *testing.B) {
 	m := tiny(b)
-	for name, p := range map[string]llama.SamplerParams{"greedy": {}, "ollama-defaults": llama.DefaultSamplerParams()} {
+	greedyPen := llama.DefaultSamplerParams()
+	greedyPen.Temperature = 0
+	for name, p := range map[string]llama.SamplerParams{"greedy": {}, "greedy-penalties": greedyPen, "ollama-defaults": llama.DefaultSamplerParams()} {
 		b.Run(name, func(b *testing.B) {
 			c, _ := llama.NewContext(m, llama.ContextParams{NumCtx: 256, NumThreads: 1})
 			defer c.Close()
@@ -283,6 +286,9 @@ func BenchmarkSample(b *testing.B) {
 			}
 			s, _ := llama.NewSampler(m, p)
 			defer s.Close()
+			for i := range 64 { // a history for the penalties, as after a prompt
+				s.Accept(llama.Token(1000 + 37*i))
+			}
 			for b.Loop() {
 				if _, err := s.Sample(c, -1); err != nil {
 					b.Fatal(err)
