@@ -71,7 +71,7 @@ func (c *RunCmd) Run(ctx context.Context, g *Globals) error {
 		s.ka = api.NewDuration(d)
 	}
 	if err := s.ensureModel(ctx); err != nil {
-		return connError(g, err)
+		return interrupted(ctx, connError(g, err))
 	}
 	prompt := strings.Join(c.Prompt, " ")
 	stdinTTY := term.IsTerminal(int(os.Stdin.Fd()))
@@ -88,7 +88,7 @@ func (c *RunCmd) Run(ctx context.Context, g *Globals) error {
 		}
 	}
 	if prompt != "" || !stdinTTY {
-		return connError(g, s.generate(ctx, prompt))
+		return interrupted(ctx, connError(g, s.generate(ctx, prompt)))
 	}
 	// In the chat Ctrl-C stops an answer (as in Ollama) instead of ending
 	// olm; SIGTERM still ends it.
@@ -99,6 +99,18 @@ func (c *RunCmd) Run(ctx context.Context, g *Globals) error {
 	rctx, stop := signal.NotifyContext(context.WithoutCancel(ctx), syscall.SIGTERM)
 	defer stop()
 	return connError(g, s.repl(rctx, os.Stdin))
+}
+
+// errLoadInterrupted ends olm run when Ctrl-C comes while the chat loads
+// the model (exit code 130).
+var errLoadInterrupted = errors.New("interrupted while loading the model")
+
+// interrupted gives err exit code 130 when ctx ended (Ctrl-C, SIGTERM).
+func interrupted(ctx context.Context, err error) error {
+	if err != nil && ctx.Err() != nil {
+		return exitError{exitInterrupted, fmt.Errorf("interrupted: %w", err)}
+	}
+	return err
 }
 
 // ensureModel checks the model exists on the server and pulls it if not.
@@ -197,11 +209,7 @@ Use """ to begin and end a multi-line message.
 // repl runs the interactive chat, reading lines from in.
 func (s *runSession) repl(ctx context.Context, in io.Reader) error {
 	// Load the model first so the first answer does not wait for it.
-	load := &api.GenerateRequest{Model: s.c.Model, KeepAlive: s.ka}
-	if err := s.cl.Generate(ctx, load, func(api.GenerateResponse) error { return nil }); err != nil {
-		if ctx.Err() != nil {
-			return nil
-		}
+	if err := s.load(ctx); err != nil {
 		return err
 	}
 	// Lines are read in a goroutine so that Ctrl-C (ctx) ends the chat at
@@ -292,6 +300,35 @@ func (s *runSession) repl(ctx context.Context, in io.Reader) error {
 			fmt.Fprintln(s.errw, "Error:", err)
 		}
 	}
+}
+
+// load asks the server to load the model (an empty prompt). Ctrl-C cancels
+// the request at once (the server then abandons the load unless another
+// request wants the model) and ends olm with exit code 130.
+func (s *runSession) load(ctx context.Context) error {
+	lctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stopped := make(chan bool, 1)
+	watching := make(chan struct{})
+	go func() {
+		select {
+		case <-s.interrupts:
+			cancel()
+			stopped <- true
+		case <-watching:
+			stopped <- false
+		}
+	}()
+	req := &api.GenerateRequest{Model: s.c.Model, KeepAlive: s.ka}
+	err := s.cl.Generate(lctx, req, func(api.GenerateResponse) error { return nil })
+	close(watching)
+	if <-stopped {
+		return exitError{exitInterrupted, fmt.Errorf("%s: %w", s.c.Model, errLoadInterrupted)}
+	}
+	if err != nil && ctx.Err() != nil {
+		return nil // SIGTERM: the chat ends quietly, as at the prompt
+	}
+	return err
 }
 
 // command runs a /command of the REPL.
