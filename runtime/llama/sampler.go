@@ -275,6 +275,15 @@ func (s *Sampler) Reset() {
 	}
 }
 
+// setGreedyReference makes a greedy sampler pick its tokens with the plain
+// reference loop instead of the vectorized path (for tests that compare
+// the two).
+func (s *Sampler) setGreedyReference(on bool) {
+	if s != nil && s.s != nil {
+		C.olm_sampler_set_greedy_ref(s.s, C.bool(on))
+	}
+}
+
 // Close frees the sampler. It is idempotent.
 func (s *Sampler) Close() error {
 	if s == nil || !s.markClosed() {

@@ -247,6 +247,9 @@ struct olm_sampler {
     // The chain is greedy alone (no logit bias, no grammar): pick the best
     // token straight from the logits instead of building candidates.
     bool greedy_only = false;
+    bool greedy_ref  = false; // tests: pick with greedy_ref, not greedy_fast
+    std::vector<float>                    blk_max; // greedy_fast: per block
+    std::vector<std::pair<llama_token, float>> saved;   // greedy_fast: raw logits of penalized tokens
 };
 
 static void pen_accept(olm_sampler * s, llama_token token) {
@@ -297,6 +300,138 @@ extern "C" void olm_sampler_set_fast(olm_sampler * s, int32_t n_vocab, int32_t l
     s->greedy_only = greedy_only && !s->grammar;
 }
 
+extern "C" void olm_sampler_set_greedy_ref(olm_sampler * s, bool on) {
+    s->greedy_ref = on;
+}
+
+// ---- greedy ----
+//
+// Greedy's choice is the first token with the highest logit after the
+// penalties (llama.cpp's greedy sampler: the first candidate, then every
+// later one that is strictly greater). greedy_ref is that rule as a plain
+// loop; greedy_fast gives the same token without a branch per vocabulary
+// entry: a vectorized maximum over the logits with the penalized tokens
+// masked out, the penalized tokens (at most repeat_last_n) on their own,
+// then the first index holding the maximum.
+
+static llama_token greedy_ref(const olm_sampler * s, const float * logits, int n_vocab) {
+    const bool  pen   = s->pen_last_n > 0 && (int) s->pen_mark.size() == n_vocab;
+    llama_token best  = 0;
+    float       bestv = -INFINITY;
+    for (llama_token t = 0; t < n_vocab; t++) {
+        float v = logits[t];
+        if (pen && s->pen_mark[t]) {
+            v = pen_logit(s, v, s->pen_count.at(t));
+        }
+        if (t == 0 || v > bestv) {
+            best  = t;
+            bestv = v;
+        }
+    }
+    return best;
+}
+
+typedef float olm_v4 __attribute__((vector_size(16)));
+
+// greater returns, lane by lane, a where a > b, else b: a NaN in a never
+// wins (the rule of the reference loop); this is x86's maxps.
+static inline olm_v4 greater(olm_v4 a, olm_v4 b) {
+    return a > b ? a : b;
+}
+
+static const int greedy_block = 256; // floats per block maximum
+
+// block_max returns the highest non-NaN value of p[0..greedy_block), or
+// -INFINITY when there is none.
+static inline float block_max(const float * p) {
+    const float ninf = -INFINITY;
+    olm_v4      m0   = { ninf, ninf, ninf, ninf }, m1 = m0, m2 = m0, m3 = m0;
+    for (int i = 0; i < greedy_block; i += 16) {
+        olm_v4 a, b, c, d;
+        memcpy(&a, p + i, sizeof a);
+        memcpy(&b, p + i + 4, sizeof b);
+        memcpy(&c, p + i + 8, sizeof c);
+        memcpy(&d, p + i + 12, sizeof d);
+        m0 = greater(a, m0);
+        m1 = greater(b, m1);
+        m2 = greater(c, m2);
+        m3 = greater(d, m3);
+    }
+    m0        = greater(greater(m0, m1), greater(m2, m3));
+    float m   = m0[0];
+    for (int k = 1; k < 4; k++) {
+        m = m0[k] > m ? m0[k] : m;
+    }
+    return m;
+}
+
+static llama_token greedy_fast(olm_sampler * s, float * logits, int n_vocab) {
+    const bool pen = s->pen_last_n > 0 && (int) s->pen_mark.size() == n_vocab;
+    float      v0  = logits[0];
+    if (pen && s->pen_mark[0]) {
+        v0 = pen_logit(s, v0, s->pen_count.at(0));
+    }
+    if (std::isnan(v0)) {
+        return greedy_ref(s, logits, n_vocab); // the rule keeps token 0
+    }
+    // the penalized tokens: best value, lowest index among equals
+    llama_token pbest  = -1;
+    float       pbestv = -INFINITY;
+    s->saved.clear();
+    if (pen) {
+        for (const auto & [tok, count] : s->pen_count) {
+            const float v = pen_logit(s, logits[tok], count);
+            if ((pbest < 0 && !std::isnan(v)) || v > pbestv || (v == pbestv && tok < pbest)) {
+                pbest  = tok;
+                pbestv = v;
+            }
+            s->saved.emplace_back(tok, logits[tok]);
+            logits[tok] = -INFINITY; // masked out of the maximum below
+        }
+    }
+    // the others: the maximum of each block, then of the blocks
+    const int nblk = n_vocab / greedy_block;
+    const int tail = nblk * greedy_block;
+    s->blk_max.resize(nblk + 1);
+    for (int b = 0; b < nblk; b++) {
+        s->blk_max[b] = block_max(logits + (size_t) b * greedy_block);
+    }
+    float tm = -INFINITY;
+    for (int t = tail; t < n_vocab; t++) {
+        tm = logits[t] > tm ? logits[t] : tm;
+    }
+    s->blk_max[nblk] = tm;
+    int   ub = 0;
+    float um = s->blk_max[0];
+    for (int b = 1; b <= nblk; b++) {
+        if (s->blk_max[b] > um) {
+            ub = b;
+            um = s->blk_max[b];
+        }
+    }
+    for (const auto & [tok, raw] : s->saved) {
+        logits[tok] = raw;
+    }
+    const float m = pbest >= 0 && pbestv > um ? pbestv : um;
+    if (m == -INFINITY) {
+        return greedy_ref(s, logits, n_vocab); // nothing above -inf: rare, keep the plain rule
+    }
+    llama_token best = -1;
+    if (um == m) { // the first unpenalized token holding m is in block ub
+        const int end = std::min(n_vocab, (ub + 1) * greedy_block);
+        for (int t = ub * greedy_block; t < end; t++) {
+            if (logits[t] == m && !(pen && s->pen_mark[t])) {
+                best = t;
+                break;
+            }
+        }
+    }
+    if (pbest >= 0 && pbestv == m && (best < 0 || pbest < best)) {
+        best = pbest;
+    }
+    return best;
+}
+
 extern "C" olm_sampler * olm_sampler_new(struct llama_sampler * chain, struct llama_sampler * grammar) {
     auto * s    = new olm_sampler;
     s->chain    = chain;
@@ -327,7 +462,7 @@ static void fill_candidates(olm_sampler * s, const float * logits, int n_vocab, 
 
 extern "C" int olm_sampler_sample(olm_sampler * s, struct llama_context * ctx, int32_t idx, llama_token * out, char ** err) {
     try {
-        const float * logits = llama_get_logits_ith(ctx, idx);
+        float * logits = llama_get_logits_ith(ctx, idx); // greedy_fast masks and restores some
         if (!logits) {
             set_err(err, "no logits for output " + std::to_string(idx));
             return -1;
@@ -336,19 +471,7 @@ extern "C" int olm_sampler_sample(olm_sampler * s, struct llama_context * ctx, i
         if (s->greedy_only) {
             // greedy's choice (the first of the highest logits) after the
             // penalties, without building the candidates
-            const bool pen = s->pen_last_n > 0 && (int) s->pen_mark.size() == n_vocab;
-            llama_token best  = 0;
-            float       bestv = -INFINITY;
-            for (llama_token t = 0; t < n_vocab; t++) {
-                float v = logits[t];
-                if (pen && s->pen_mark[t]) {
-                    v = pen_logit(s, v, s->pen_count[t]);
-                }
-                if (t == 0 || v > bestv) {
-                    best  = t;
-                    bestv = v;
-                }
-            }
+            const llama_token best = s->greedy_ref ? greedy_ref(s, logits, n_vocab) : greedy_fast(s, logits, n_vocab);
             llama_sampler_accept(s->chain, best);
             pen_accept(s, best);
             *out = best;

@@ -65,6 +65,9 @@ void          olm_sampler_reset(olm_sampler * s);
 // last_n 0: none), and greedy_only: the chain is greedy alone, so the
 // token is picked straight from the logits. Call before sampling.
 void          olm_sampler_set_fast(olm_sampler * s, int32_t n_vocab, int32_t last_n, float repeat, float freq, float present, bool greedy_only);
+// Tests: pick greedy tokens with the plain reference loop instead of the
+// vectorized path (both must give the same token).
+void          olm_sampler_set_greedy_ref(olm_sampler * s, bool on);
 
 // Chat templates (common_chat_templates).
 typedef struct olm_chat_templates olm_chat_templates;
