@@ -60,6 +60,9 @@ func TestREPLAgainstServer(t *testing.T) {
 		"/show system",
 		"/show license",
 		"/show nonsense",
+		"/save tiny-pirate",
+		"/load tiny-pirate",
+		"/show system",
 		"/bye",
 		"never sent",
 	}, "\n") + "\n"
@@ -68,6 +71,11 @@ func TestREPLAgainstServer(t *testing.T) {
 	}
 	o, e := out.String(), errw.String()
 	t.Logf("stdout:\n%s\nstderr:\n%s", o, e)
+	// The conversation, as /save stored it (then /load started afresh).
+	saved, err := s.cl.Show(ctx, &api.ShowRequest{Model: "tiny-pirate"})
+	if err != nil {
+		t.Fatalf("the model /save created: %v", err)
+	}
 
 	// Three answers with --verbose, each of num_predict 5 tokens.
 	if n := strings.Count(e, "eval count:           5 token(s)"); n != 3 {
@@ -83,10 +91,10 @@ func TestREPLAgainstServer(t *testing.T) {
 	if len(prompts) != 3 || prompts[1] <= prompts[0] || prompts[2] >= prompts[1] {
 		t.Errorf("prompt eval counts %v: want the history to grow the second prompt and /clear to drop it", prompts)
 	}
-	if len(s.messages) != 4 || s.messages[2].Content != "first line\nsecond line\nend" {
-		t.Errorf("conversation after /clear and the multi-line message: %+v", s.messages)
+	if len(saved.Messages) != 4 || saved.Messages[2].Content != "first line\nsecond line\nend" {
+		t.Errorf("conversation after /clear and the multi-line message: %+v", saved.Messages)
 	}
-	for _, a := range []string{s.messages[1].Content, s.messages[3].Content} {
+	for _, a := range []string{saved.Messages[1].Content, saved.Messages[3].Content} {
 		if a == "" || !strings.Contains(o, a) {
 			t.Errorf("answer %q empty or not printed", a)
 		}
@@ -107,6 +115,13 @@ func TestREPLAgainstServer(t *testing.T) {
 	}
 	if !strings.Contains(e, "usage: /show info|parameters") {
 		t.Errorf("/show nonsense: no usage on stderr")
+	}
+	// /save made a model of the session, and /load switched to it.
+	if saved.System != "You are a pirate." || len(saved.Messages) != 4 || !strings.Contains(saved.Parameters, "num_predict") {
+		t.Errorf("/save made system %q, %d messages, parameters %q", saved.System, len(saved.Messages), saved.Parameters)
+	}
+	if s.c.Model != "tiny-pirate" || len(s.messages) != 0 || !strings.Contains(o, "Created new model 'tiny-pirate'\n>>> Loading model 'tiny-pirate'\n") {
+		t.Errorf("after /load: model %s, %d messages", s.c.Model, len(s.messages))
 	}
 	if strings.Contains(o+e, "never sent") || strings.HasSuffix(o, ">>> \n") {
 		t.Errorf("input after /bye was used")

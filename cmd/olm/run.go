@@ -10,6 +10,9 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -44,6 +47,9 @@ type runSession struct {
 	opts     api.Options
 	system   string
 	messages []api.Message
+	// vision: the model takes images, so paths of image files in a prompt
+	// are sent as images (as in Ollama).
+	vision bool
 	// interrupts delivers Ctrl-C (SIGINT) in the chat: it stops the answer
 	// being written, or at the prompt says how to leave. Nil: none.
 	interrupts <-chan os.Signal
@@ -115,7 +121,10 @@ func interrupted(ctx context.Context, err error) error {
 
 // ensureModel checks the model exists on the server and pulls it if not.
 func (s *runSession) ensureModel(ctx context.Context) error {
-	_, err := s.cl.Show(ctx, &api.ShowRequest{Model: s.c.Model})
+	info, err := s.cl.Show(ctx, &api.ShowRequest{Model: s.c.Model})
+	if err == nil {
+		s.vision = slices.Contains(info.Capabilities, "vision")
+	}
 	var se *api.StatusError
 	if !errors.As(err, &se) || se.StatusCode != http.StatusNotFound {
 		return err
@@ -136,6 +145,11 @@ func (s *runSession) ensureModel(ctx context.Context) error {
 	if err != nil && ctx.Err() == nil {
 		return fmt.Errorf("%s is not a local model, and pulling it failed: %w", s.c.Model, err)
 	}
+	if err == nil {
+		if info, err := s.cl.Show(ctx, &api.ShowRequest{Model: s.c.Model}); err == nil {
+			s.vision = slices.Contains(info.Capabilities, "vision")
+		}
+	}
 	return err
 }
 
@@ -149,6 +163,12 @@ func (s *runSession) think() *api.ThinkValue {
 // generate answers one prompt with /api/generate.
 func (s *runSession) generate(ctx context.Context, prompt string) error {
 	req := &api.GenerateRequest{Model: s.c.Model, Prompt: prompt, Format: s.format, KeepAlive: s.ka, Think: s.think()}
+	if s.vision {
+		var err error
+		if req.Prompt, req.Images, err = s.extractImages(prompt); err != nil {
+			return err
+		}
+	}
 	if !s.opts.IsZero() {
 		o := s.opts
 		req.Options = &o
@@ -195,16 +215,26 @@ func printStats(w io.Writer, m api.Metrics) {
 }
 
 const replHelp = `Available commands:
-  /set parameter NAME VALUE   Set a parameter (temperature, num_ctx, stop, ...)
-  /set system TEXT            Set the system message
+  /set parameter NAME VALUE   Set a parameter (temperature, num_ctx, ...);
+                              /set parameter stop A B ... sets the stop strings
+  /set system TEXT            Set the system message ("""...""" for several lines)
+  /set format json|noformat   Answer in JSON, or not
+  /set think|nothink          Turn the model's reasoning on or off
+  /set verbose|quiet          Print timings after each answer, or not
   /show info|parameters|system|template|modelfile|license
                               Show information about the model
+  /load MODEL                 Chat with another model (the conversation restarts)
+  /save MODEL                 Save this session (system, parameters, messages)
+                              as a new model
   /clear                      Clear the conversation
   /bye                        Exit
   /?, /help                   This help
 
 Use """ to begin and end a multi-line message.
 `
+
+// visionHelp is added to the help for models that take images.
+const visionHelp = "Use /path/to/file to include .jpg, .png, or .webp images.\n"
 
 // repl runs the interactive chat, reading lines from in.
 func (s *runSession) repl(ctx context.Context, in io.Reader) error {
@@ -230,6 +260,7 @@ func (s *runSession) repl(ctx context.Context, in io.Reader) error {
 		close(lines)
 	}()
 	var multi *strings.Builder
+	multiSystem := false // the multi-line text is a /set system message
 	for {
 		if multi != nil {
 			fmt.Fprint(s.out, "... ")
@@ -243,7 +274,7 @@ func (s *runSession) repl(ctx context.Context, in io.Reader) error {
 			return nil
 		case <-s.interrupts:
 			fmt.Fprintln(s.out, "\nUse Ctrl + d or /bye to exit.")
-			multi = nil
+			multi, multiSystem = nil, false
 			continue
 		case l, ok := <-lines:
 			if !ok {
@@ -257,6 +288,12 @@ func (s *runSession) repl(ctx context.Context, in io.Reader) error {
 				multi.WriteString(before)
 				text := multi.String()
 				multi = nil
+				if multiSystem {
+					multiSystem = false
+					s.system = strings.TrimSpace(text)
+					fmt.Fprintln(s.out, "Set system message.")
+					continue
+				}
 				if err := s.chat(ctx, text); err != nil {
 					if ctx.Err() != nil {
 						return nil
@@ -287,7 +324,15 @@ func (s *runSession) repl(ctx context.Context, in io.Reader) error {
 			continue
 		case trimmed == "/bye" || trimmed == "/exit":
 			return nil
-		case strings.HasPrefix(trimmed, "/"):
+		case isMultiSystem(trimmed):
+			// /set system """ begins a multi-line system message.
+			_, rest, _ := strings.Cut(trimmed, `"""`)
+			multi, multiSystem = &strings.Builder{}, true
+			if rest != "" {
+				multi.WriteString(rest + "\n")
+			}
+			continue
+		case strings.HasPrefix(trimmed, "/") && !(s.vision && startsWithImage(trimmed)):
 			if err := s.command(ctx, trimmed); err != nil {
 				fmt.Fprintln(s.errw, "Error:", err)
 			}
@@ -331,13 +376,37 @@ func (s *runSession) load(ctx context.Context) error {
 	return err
 }
 
+// isMultiSystem reports whether line begins a multi-line system message:
+// /set system """ with no closing """ on the same line.
+func isMultiSystem(line string) bool {
+	f := strings.Fields(line)
+	if len(f) < 3 || f[0] != "/set" || f[1] != "system" || !strings.HasPrefix(f[2], `"""`) {
+		return false
+	}
+	_, rest, _ := strings.Cut(line, `"""`)
+	return !strings.HasSuffix(rest, `"""`)
+}
+
 // command runs a /command of the REPL.
 func (s *runSession) command(ctx context.Context, line string) error {
 	f := strings.Fields(line)
 	switch f[0] {
 	case "/?", "/help":
 		fmt.Fprint(s.out, replHelp)
+		if s.vision {
+			fmt.Fprint(s.out, visionHelp)
+		}
 		return nil
+	case "/load":
+		if len(f) != 2 {
+			return fmt.Errorf("usage: /load MODEL")
+		}
+		return s.switchModel(ctx, f[1])
+	case "/save":
+		if len(f) != 2 {
+			return fmt.Errorf("usage: /save MODEL")
+		}
+		return s.save(ctx, f[1])
 	case "/clear":
 		s.messages = nil
 		fmt.Fprintln(s.out, "Cleared session context")
@@ -352,20 +421,24 @@ func (s *runSession) command(ctx context.Context, line string) error {
 				return fmt.Errorf("usage: /set parameter NAME VALUE")
 			}
 			name := strings.ToLower(f[2])
-			value := strings.TrimSpace(strings.SplitN(line, f[2], 2)[1])
-			v, err := modelfile.ParseValue(name, value)
-			if err != nil {
-				return err
-			}
+			var v any
 			if name == "stop" {
-				v = append(append([]string(nil), s.opts.Stop...), v.(string))
+				// As in Ollama: each word is a stop string, and they
+				// replace the ones set before.
+				v = append([]string(nil), f[3:]...)
+				s.opts.Stop = nil
+			} else {
+				var err error
+				if v, err = modelfile.ParseValue(name, strings.Join(f[3:], " ")); err != nil {
+					return err
+				}
 			}
 			o, err := api.OptionsFromMap(map[string]any{name: v})
 			if err != nil {
 				return err
 			}
 			s.opts = s.opts.Merge(o)
-			fmt.Fprintf(s.out, "Set parameter '%s' to '%s'\n", name, value)
+			fmt.Fprintf(s.out, "Set parameter '%s' to '%s'\n", name, strings.Join(f[3:], ", "))
 			return nil
 		case "system":
 			_, text, _ := strings.Cut(line, "system")
@@ -382,6 +455,11 @@ func (s *runSession) command(ctx context.Context, line string) error {
 		case "noformat":
 			s.format = nil
 			fmt.Fprintln(s.out, "Disabled format.")
+			return nil
+		case "think", "nothink":
+			on := f[1] == "think"
+			s.c.Think = &on
+			fmt.Fprintf(s.out, "Set '%s' mode.\n", f[1])
 			return nil
 		case "verbose":
 			s.c.Verbose = true
@@ -474,7 +552,14 @@ func (s *runSession) chat(ctx context.Context, text string) error {
 		msgs = append(msgs, api.Message{Role: "system", Content: s.system})
 	}
 	msgs = append(msgs, s.messages...)
-	msgs = append(msgs, api.Message{Role: "user", Content: text})
+	user := api.Message{Role: "user", Content: text}
+	if s.vision {
+		var err error
+		if user.Content, user.Images, err = s.extractImages(text); err != nil {
+			return err
+		}
+	}
+	msgs = append(msgs, user)
 	req := &api.ChatRequest{Model: s.c.Model, Messages: msgs, Format: s.format, KeepAlive: s.ka, Think: s.think()}
 	if !s.opts.IsZero() {
 		o := s.opts
@@ -525,10 +610,133 @@ func (s *runSession) chat(ctx context.Context, text string) error {
 		fmt.Fprintf(s.out, "[tool call] %s(%s)\n", tc.Function.Name, b)
 	}
 	fmt.Fprintln(s.out)
-	s.messages = append(s.messages, api.Message{Role: "user", Content: text},
+	s.messages = append(s.messages, user,
 		api.Message{Role: "assistant", Content: answer.String(), Thinking: thinking.String()})
 	if s.c.Verbose {
 		printStats(s.errw, final.Metrics)
 	}
 	return nil
+}
+
+// switchModel is /load: the chat goes on with model name (which must exist
+// on the server), from a fresh conversation; the session's system message
+// and parameters stay. On failure the chat keeps its model.
+func (s *runSession) switchModel(ctx context.Context, name string) error {
+	info, err := s.cl.Show(ctx, &api.ShowRequest{Model: name})
+	if err != nil {
+		var se *api.StatusError
+		if errors.As(err, &se) && se.StatusCode == http.StatusNotFound {
+			return fmt.Errorf("couldn't find model '%s' (olm pull %s, or olm ls for the local ones)", name, name)
+		}
+		return err
+	}
+	old, oldVision := s.c.Model, s.vision
+	s.c.Model, s.vision = name, slices.Contains(info.Capabilities, "vision")
+	fmt.Fprintf(s.out, "Loading model '%s'\n", name)
+	if err := s.load(ctx); err != nil {
+		s.c.Model, s.vision = old, oldVision
+		return err
+	}
+	s.messages = nil
+	return nil
+}
+
+// save is /save: it creates model name from this session's model with the
+// session's system message, parameters and conversation (Ollama's /save).
+func (s *runSession) save(ctx context.Context, name string) error {
+	req := &api.CreateRequest{Model: name, From: s.c.Model, System: s.system, Messages: s.messages}
+	if m := s.opts.Map(); len(m) > 0 {
+		req.Parameters = m
+	}
+	if err := s.cl.Create(ctx, req, func(api.ProgressResponse) error { return nil }); err != nil {
+		return fmt.Errorf("save the session as %s: %w", name, err)
+	}
+	fmt.Fprintf(s.out, "Created new model '%s'\n", name)
+	return nil
+}
+
+// imagePath matches what may be an image file's path in a prompt: quoted,
+// or starting with /, ./, ../ or ~/ (spaces escaped with a backslash), and
+// ending in .jpg, .jpeg, .png or .webp.
+var imagePath = regexp.MustCompile(`(?i)'[^']+\.(?:jpe?g|png|webp)'|"[^"]+\.(?:jpe?g|png|webp)"|(?:~|\.\.?)?/(?:\\ |\S)*?\.(?:jpe?g|png|webp)\b`)
+
+// maxImageBytes bounds one image file read from a prompt.
+const maxImageBytes = 100 << 20
+
+// extractImages takes the paths of image files out of text (for models that
+// take images, as Ollama does) and returns the rest and the images, saying
+// on stderr which ones it added. Paths of files that do not exist stay in
+// the text; a file that is not a JPEG, PNG or WebP image is an error.
+func (s *runSession) extractImages(text string) (string, []api.ImageData, error) {
+	var images []api.ImageData
+	var failed error
+	rest := imagePath.ReplaceAllStringFunc(text, func(m string) string {
+		if failed != nil {
+			return m
+		}
+		p := imageFile(m)
+		data, err := readImage(p)
+		switch {
+		case errors.Is(err, os.ErrNotExist):
+			return m
+		case err != nil:
+			failed = err
+			return m
+		}
+		fmt.Fprintf(s.errw, "Added image '%s'\n", p)
+		images = append(images, data)
+		return ""
+	})
+	if failed != nil {
+		return "", nil, failed
+	}
+	return strings.TrimSpace(rest), images, nil
+}
+
+// readImage reads an image file of at most maxImageBytes that is a JPEG,
+// PNG or WebP image.
+func readImage(path string) ([]byte, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if st.IsDir() {
+		return nil, fmt.Errorf("image %s: %w", path, os.ErrNotExist)
+	}
+	if st.Size() > maxImageBytes {
+		return nil, fmt.Errorf("image %s is larger than %d MB", path, maxImageBytes>>20)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	switch ct := http.DetectContentType(data); ct {
+	case "image/jpeg", "image/png", "image/webp":
+		return data, nil
+	default:
+		return nil, fmt.Errorf("%s is not a JPEG, PNG or WebP image (%s)", path, ct)
+	}
+}
+
+// startsWithImage reports whether line begins with the path of an existing
+// image file (a message for a model that takes images, not a /command).
+func startsWithImage(line string) bool {
+	loc := imagePath.FindStringIndex(line)
+	if loc == nil || loc[0] != 0 {
+		return false
+	}
+	st, err := os.Stat(imageFile(line[:loc[1]]))
+	return err == nil && !st.IsDir()
+}
+
+// imageFile is the file an imagePath match names: without quotes, with
+// escaped spaces and a leading ~/ expanded.
+func imageFile(m string) string {
+	p := strings.ReplaceAll(strings.Trim(m, `'"`), `\ `, " ")
+	if strings.HasPrefix(p, "~/") {
+		if home, err := os.UserHomeDir(); err == nil {
+			p = filepath.Join(home, p[2:])
+		}
+	}
+	return p
 }

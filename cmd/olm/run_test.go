@@ -19,16 +19,39 @@ import (
 
 // fakeOllama records chat and generate requests and answers with fixed text.
 type fakeOllama struct {
-	mu    sync.Mutex
-	chats []api.ChatRequest
-	gens  []api.GenerateRequest
+	mu      sync.Mutex
+	chats   []api.ChatRequest
+	gens    []api.GenerateRequest
+	creates []api.CreateRequest
+	// vision makes /api/show report the vision capability.
+	vision bool
 }
 
 func (f *fakeOllama) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch r.URL.Path {
 	case "/api/show":
+		var req api.ShowRequest
+		json.NewDecoder(r.Body).Decode(&req)
+		if req.Model == "missing" {
+			w.WriteHeader(http.StatusNotFound)
+			fmt.Fprintln(w, `{"error":"model \"missing\" not found, try pulling it first"}`)
+			return
+		}
+		caps := []string{"completion"}
+		f.mu.Lock()
+		if f.vision {
+			caps = append(caps, "vision")
+		}
+		f.mu.Unlock()
 		json.NewEncoder(w).Encode(api.ShowResponse{System: "model system", Template: "{{ .Prompt }}", Parameters: "temperature 0.5",
-			Details: api.ModelDetails{Family: "llama", ParameterSize: "1M", QuantizationLevel: "F16"}, Capabilities: []string{"completion"}})
+			Details: api.ModelDetails{Family: "llama", ParameterSize: "1M", QuantizationLevel: "F16"}, Capabilities: caps})
+	case "/api/create":
+		var req api.CreateRequest
+		json.NewDecoder(r.Body).Decode(&req)
+		f.mu.Lock()
+		f.creates = append(f.creates, req)
+		f.mu.Unlock()
+		fmt.Fprintln(w, `{"status":"success"}`)
 	case "/api/generate":
 		var req api.GenerateRequest
 		json.NewDecoder(r.Body).Decode(&req)
