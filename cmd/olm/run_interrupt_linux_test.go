@@ -75,20 +75,24 @@ func (stubModels) PutBlob(context.Context, string, int64, io.Reader) error { ret
 // TestRunInterruptDuringLoad runs `olm run m` with a terminal on stdin and
 // sends it SIGINT while the chat's first request (the model load) is under
 // way: olm exits with code 130 at once, and the server abandons the load
-// (the runner start is cancelled, nothing stays loaded).
+// (the runner start is cancelled, nothing stays loaded). A one-shot
+// `olm run m hello` interrupted while it waits exits with 130 too.
 func TestRunInterruptDuringLoad(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds olm")
 	}
 	bin := olmForCreateTests(t)
 
-	run := func(t *testing.T, h http.Handler, loading <-chan struct{}) {
+	run := func(t *testing.T, h http.Handler, loading <-chan struct{}, args ...string) {
 		t.Helper()
+		if args == nil {
+			args = []string{"run", "m"}
+		}
 		ts := httptest.NewServer(h)
 		t.Cleanup(ts.Close)
 		u, _ := url.Parse(ts.URL)
 		_, tty := openPTY(t)
-		cmd := exec.Command(bin, "run", "m")
+		cmd := exec.Command(bin, args...)
 		cmd.Env = append(os.Environ(), "OLM_HOST="+u.Host, "OLM_HOME="+t.TempDir())
 		cmd.Stdin = tty
 		var out, errw bytes.Buffer
@@ -117,16 +121,12 @@ func TestRunInterruptDuringLoad(t *testing.T) {
 			cmd.Process.Kill()
 			t.Fatalf("olm run did not end on Ctrl-C during the load\nstdout:\n%s\nstderr:\n%s", &out, &errw)
 		}
-		if !strings.Contains(errw.String(), "interrupted while loading the model") || strings.Contains(out.String(), ">>>") {
+		if len(args) == 2 && !strings.Contains(errw.String(), "interrupted while loading the model") || strings.Contains(out.String(), ">>>") {
 			t.Errorf("stdout %q, stderr %q", &out, &errw)
 		}
 	}
-
-	t.Run("server never answers", func(t *testing.T) {
-		loading := make(chan struct{}, 1)
-		end := make(chan struct{})
-		defer close(end) // before run's cleanup closes the server
-		run(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	never := func(loading chan<- struct{}, end <-chan struct{}) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			switch r.URL.Path {
 			case "/api/show":
 				w.Write([]byte(`{"details":{"family":"llama"}}`))
@@ -140,7 +140,21 @@ func TestRunInterruptDuringLoad(t *testing.T) {
 			default:
 				http.NotFound(w, r)
 			}
-		}), loading)
+		})
+	}
+
+	t.Run("server never answers", func(t *testing.T) {
+		loading := make(chan struct{}, 1)
+		end := make(chan struct{})
+		defer close(end) // before run's cleanup closes the server
+		run(t, never(loading, end), loading)
+	})
+
+	t.Run("one shot", func(t *testing.T) {
+		loading := make(chan struct{}, 1)
+		end := make(chan struct{})
+		defer close(end)
+		run(t, never(loading, end), loading, "run", "m", "hello")
 	})
 
 	t.Run("scheduler abandons the load", func(t *testing.T) {
