@@ -311,9 +311,7 @@ func (s *Scheduler) Get(ctx context.Context, spec Spec) (*Lease, error) {
 			if err != nil {
 				if l.startErr == nil { // we gave up; the start goes on
 					l.refs--
-					if l.r == nil && l.refs == 0 && !l.dead && !s.earlier(name, nil, func(k string) bool { return k == l.key }) {
-						s.abandon(l) // nobody else wants it
-					} else {
+					if !s.abandonUnwanted(l) {
 						s.idle(l, ka)
 					}
 					s.broadcast()
@@ -376,9 +374,24 @@ func (s *Scheduler) Get(ctx context.Context, spec Spec) (*Lease, error) {
 			s.mu.Lock()
 		case <-ctx.Done():
 			s.mu.Lock()
+			s.dequeue(name, w)
+			w = nil
+			if l := s.models[name]; l != nil {
+				s.abandonUnwanted(l)
+			}
 			return nil, context.Cause(ctx)
 		}
 	}
+}
+
+// abandonUnwanted cancels l's start when no request holds or waits for it
+// (s.mu held) and reports whether it did.
+func (s *Scheduler) abandonUnwanted(l *loaded) bool {
+	if l.r != nil || l.refs > 0 || l.dead || s.earlier(l.name, nil, func(k string) bool { return k == l.key }) {
+		return false
+	}
+	s.abandon(l)
+	return true
 }
 
 // earlier reports whether a request queued for model name before w (before

@@ -751,6 +751,43 @@ func TestCancelAbandonsStart(t *testing.T) {
 	}
 }
 
+// TestCancelQueuedAbandonsStart: the request that started a runner gives
+// up while another waits for it (the start goes on); when the waiting one
+// gives up too, the start is cancelled.
+func TestCancelQueuedAbandonsStart(t *testing.T) {
+	fs := &fakeStarter{gate: make(chan struct{}), starting: make(chan runner.LoadOptions, 4)}
+	s := newSched(t, fs, Options{KeepAlive: dur(-1)})
+	ctx1, cancel1 := context.WithCancel(context.Background())
+	ch1 := getAsync(t, s, ctx1, spec("a"))
+	recv(t, fs.starting, "the start")
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	ch2 := getAsync(t, s, ctx2, spec("a"))
+	queued(t, s, "a", 1)
+	cancel1()
+	recv(t, ch1, "the first Get")
+	// The second request now holds the slot (it took it when the first
+	// left) or still waits; either way the start must go on.
+	s.mu.Lock()
+	l := s.models["a"]
+	abandoned := l == nil || l.abandoned
+	s.mu.Unlock()
+	if abandoned {
+		t.Fatal("the start was abandoned while another request waited for it")
+	}
+	cancel2()
+	if l := recv(t, ch2, "the second Get"); l != nil {
+		t.Fatal("a cancelled Get returned a lease")
+	}
+	eventually(t, "the start cancelled and the scheduler empty", func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return len(s.models) == 0 && s.closing == 0 && len(s.queue) == 0
+	})
+	if got := fs.eventLog(); fmt.Sprint(got) != "[cancelled /models/a.gguf ctx=0]" {
+		t.Fatalf("events %q, want the start cancelled", got)
+	}
+}
+
 func TestClose(t *testing.T) {
 	fs := &fakeStarter{}
 	s := New(Options{Start: fs.start})
