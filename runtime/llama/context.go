@@ -164,6 +164,17 @@ func (c *Context) Close() error {
 
 func (c *Context) ok() bool { return c != nil && c.p != nil }
 
+// decodeCounts returns how many Decode/Encode calls ran on the caller's
+// thread and how many were handed to the context's decoder thread.
+func (c *Context) decodeCounts() (direct, handoff int64) {
+	if !c.ok() || c.dec == nil {
+		return 0, 0
+	}
+	var d, h C.int64_t
+	C.olm_decoder_counts(c.dec, &d, &h)
+	return int64(d), int64(h)
+}
+
 // DefaultThreads is the thread count used when ContextParams.NumThreads is
 // 0: llama.cpp's own default (as llama-server's), the physical cores
 // without the efficiency cores of hybrid CPUs, at most the CPUs this

@@ -4,6 +4,7 @@ package llama_test
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -46,7 +47,7 @@ func TestGreedyFastMatchesReference(t *testing.T) {
 			"all, whole context":  {RepeatPenalty: 2, FrequencyPenalty: 0.25, PresencePenalty: 1, RepeatLastN: -1, NumCtx: 512},
 			"negative presence":   {RepeatPenalty: 1, PresencePenalty: -2, RepeatLastN: 16},
 		} {
-			t.Run(name, func(t *testing.T) {
+			t.Run(fmt.Sprintf("vocab %d, %s", n, name), func(t *testing.T) {
 				rng := rand.New(rand.NewPCG(uint64(n), uint64(len(name))))
 				fast, ref := mustSampler(t, m, p), mustSampler(t, m, p)
 				llama.SetGreedyReference(ref, true)

@@ -684,8 +684,16 @@ func TestEmbeddings(t *testing.T) {
 }
 
 func TestCancel(t *testing.T) {
+	// default threads: the context's decoder thread; one thread: the
+	// caller's thread
+	for _, threads := range []int{0, 1} {
+		t.Run(fmt.Sprintf("threads %d", threads), func(t *testing.T) { testCancel(t, threads) })
+	}
+}
+
+func testCancel(t *testing.T, threads int) {
 	m := tiny(t)
-	c := newContext(t, m, llama.ContextParams{NumCtx: 512})
+	c := newContext(t, m, llama.ContextParams{NumCtx: 512, NumThreads: threads})
 	s, _ := llama.NewSampler(m, llama.SamplerParams{})
 	defer s.Close()
 	b, _ := llama.NewBatch(1, 1)
@@ -728,7 +736,15 @@ func TestCancelMidDecode(t *testing.T) {
 		t.Skip("short")
 	}
 	m, _ := generated(t, testmodel.Spec{Name: "cancel", Vocab: 32000, Embedding: 256, Blocks: 4, FeedForward: 768, Heads: 4, Seed: 9})
-	c := newContext(t, m, llama.ContextParams{NumCtx: 2048, NumBatch: 2048, NumUBatch: 256})
+	// default threads: the context's decoder thread; one thread: the
+	// caller's thread
+	for _, threads := range []int{0, 1} {
+		t.Run(fmt.Sprintf("threads %d", threads), func(t *testing.T) { testCancelMidDecode(t, m, threads) })
+	}
+}
+
+func testCancelMidDecode(t *testing.T, m *llama.Model, threads int) {
+	c := newContext(t, m, llama.ContextParams{NumCtx: 2048, NumBatch: 2048, NumUBatch: 256, NumThreads: threads})
 	b, _ := llama.NewBatch(2048, 1)
 	defer b.Close()
 	for i := 0; i < 2048; i++ {

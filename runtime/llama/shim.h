@@ -42,10 +42,14 @@ int olm_grammar_accept(struct llama_sampler * grammar, llama_token token, char *
 // token first, applied to all candidates only when it rejects it).
 // A thread that runs llama_decode/llama_encode for one context (so the
 // CPU backend's OpenMP team stays on one OS thread). olm_decoder_run blocks
-// until the call returns its code. NULL from olm_decoder_new: no thread.
+// until the call returns its code; it decodes on the caller's thread when
+// that starts no team (one thread) or the caller's thread owns the context
+// (see shim.cpp). NULL from olm_decoder_new: no thread.
 typedef struct olm_decoder olm_decoder;
 olm_decoder * olm_decoder_new(void);
 int32_t       olm_decoder_run(olm_decoder * d, struct llama_context * ctx, struct llama_batch batch, bool encode);
+// decodes so far on the caller's thread and handed to the decoder thread
+void          olm_decoder_counts(olm_decoder * d, int64_t * direct, int64_t * handoff);
 void          olm_decoder_free(olm_decoder * d);
 
 // llama.cpp's default thread count (common_cpu_get_num_math: the physical
