@@ -267,6 +267,45 @@ func BenchmarkDecodeToken(b *testing.B) {
 	}
 }
 
+// BenchmarkDecodeTokenBesideContext is BenchmarkDecodeToken (default 2
+// threads here) in a process where a second context has decoded once, as
+// in a runner that served one embedding request: with a decoder thread per
+// context the second OpenMP team slowed every token ~4× on a 2-CPU VM.
+func BenchmarkDecodeTokenBesideContext(b *testing.B) {
+	m := tiny(b)
+	threads := envInt("OLM_BENCH_THREADS", 2)
+	c, err := llama.NewContext(m, llama.ContextParams{NumCtx: 1000, NumThreads: threads})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	other, err := llama.NewContext(m, llama.ContextParams{NumCtx: 256, NumThreads: threads})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer other.Close()
+	batch, _ := llama.NewBatch(1, 1)
+	defer batch.Close()
+	ctx := context.Background()
+	batch.Add(100, 0, true)
+	if err := other.Decode(ctx, batch); err != nil {
+		b.Fatal(err)
+	}
+	pos := 0
+	for b.Loop() {
+		if pos == 1000 {
+			c.KVClear()
+			pos = 0
+		}
+		batch.Clear()
+		batch.Add(100, pos, true)
+		if err := c.Decode(ctx, batch); err != nil {
+			b.Fatal(err)
+		}
+		pos++
+	}
+}
+
 // BenchmarkSample measures sampling one token (32000-token vocabulary) with
 // greedy, greedy with Ollama's default penalties (temperature 0, the
 // runner's usual deterministic request) and Ollama's default chain.

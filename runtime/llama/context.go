@@ -164,6 +164,15 @@ func (c *Context) Close() error {
 
 func (c *Context) ok() bool { return c != nil && c.p != nil }
 
+// decoderThread returns the OS thread ID of the thread that runs c's
+// multi-threaded decodes (0 without one).
+func (c *Context) decoderThread() int {
+	if !c.ok() || c.dec == nil {
+		return 0
+	}
+	return int(C.olm_decoder_thread_id(c.dec))
+}
+
 // decodeCounts returns how many Decode/Encode calls ran on the caller's
 // thread and how many were handed to the context's decoder thread.
 func (c *Context) decodeCounts() (direct, handoff int64) {
@@ -234,6 +243,10 @@ func (c *Context) NumSeqMax() int {
 // wrapping both ErrAborted and ctx's error, and the micro-batches already
 // processed stay in the KV cache (check KVSeqPosMax and remove them if
 // needed). Other failures wrap ErrNoKVSlot, ErrInvalidBatch or ErrDecode.
+// A batch computed by several threads runs on the process's decoder
+// thread, which all contexts share (one OpenMP team): decodes of several
+// contexts wait for each other. A batch computed by one thread runs on the
+// caller's thread.
 func (c *Context) Decode(ctx context.Context, b *Batch) error {
 	return c.run(ctx, b, false)
 }

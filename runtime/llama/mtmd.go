@@ -16,6 +16,7 @@ package llama
 #include "ggml.h"
 #include "mtmd.h"
 #include "mtmd-helper.h"
+#include "shim.h"
 
 // olm_mtmd_log_init sends libmtmd's (clip's) log lines to the callback
 // llama.cpp logs through, so they share olm's level filter and last-error
@@ -77,6 +78,36 @@ static int32_t olm_mtmd_logits_last(mtmd_context * ctx, struct llama_context * l
 	}
 	llama_batch_free(b);
 	return rc;
+}
+
+// Evaluating a chunk computes graphs (the image encoder's, then decodes)
+// on the CPU backend's OpenMP team, so it runs on the process's decoder
+// thread (shim.cpp says why).
+struct olm_mtmd_eval_job {
+	mtmd_context * ctx;
+	struct llama_context * lctx;
+	const mtmd_input_chunk * chunk;
+	llama_pos n_past;
+	llama_seq_id seq;
+	int32_t n_batch;
+	bool logits_last;
+	llama_pos * new_past;
+};
+
+static int32_t olm_mtmd_eval_fn(void * arg) {
+	struct olm_mtmd_eval_job * j = arg;
+	return mtmd_helper_eval_chunk_single(j->ctx, j->lctx, j->chunk, j->n_past, j->seq, j->n_batch, j->logits_last, j->new_past);
+}
+
+static int32_t olm_mtmd_logits_last_fn(void * arg) {
+	struct olm_mtmd_eval_job * j = arg;
+	return olm_mtmd_logits_last(j->ctx, j->lctx, j->chunk, j->n_past, j->seq);
+}
+
+static int32_t olm_mtmd_eval(olm_decoder * d, mtmd_context * ctx, struct llama_context * lctx, const mtmd_input_chunk * chunk,
+                             llama_pos n_past, llama_seq_id seq, int32_t n_batch, bool logits_last, llama_pos * new_past, bool last_only) {
+	struct olm_mtmd_eval_job j = { ctx, lctx, chunk, n_past, seq, n_batch, logits_last, new_past };
+	return olm_decoder_call(d, last_only ? olm_mtmd_logits_last_fn : olm_mtmd_eval_fn, &j);
 }
 
 static int32_t olm_mtmd_tokenize(const mtmd_context * ctx, mtmd_input_chunks * out, const char * text, size_t len,
@@ -385,8 +416,8 @@ func (c *Context) EvalChunk(ctx context.Context, p *Projector, chunks *Chunks, i
 	}
 	newPast := C.llama_pos(nPast) // the helper adds to it for text chunks
 	lastError()
-	rc := C.mtmd_helper_eval_chunk_single(p.p, c.p, C.mtmd_input_chunks_get(chunks.p, C.size_t(i)),
-		C.llama_pos(nPast), C.llama_seq_id(seq), C.int32_t(nBatch), C.bool(logitsLast), &newPast)
+	rc := C.olm_mtmd_eval(c.dec, p.p, c.p, C.mtmd_input_chunks_get(chunks.p, C.size_t(i)),
+		C.llama_pos(nPast), C.llama_seq_id(seq), C.int32_t(nBatch), C.bool(logitsLast), &newPast, false)
 	runtime.KeepAlive(chunks)
 	runtime.KeepAlive(p)
 	if rc != 0 {
@@ -396,7 +427,7 @@ func (c *Context) EvalChunk(ctx context.Context, p *Projector, chunks *Chunks, i
 		if p.UsesMRoPE() {
 			return int(newPast), fmt.Errorf("%w: a prompt cannot end with an image for this model (multi-axis positions); put text after it", ErrInvalidBatch)
 		}
-		rc := C.olm_mtmd_logits_last(p.p, c.p, C.mtmd_input_chunks_get(chunks.p, C.size_t(i)), newPast, C.llama_seq_id(seq))
+		rc := C.olm_mtmd_eval(c.dec, p.p, c.p, C.mtmd_input_chunks_get(chunks.p, C.size_t(i)), newPast, C.llama_seq_id(seq), 0, false, nil, true)
 		runtime.KeepAlive(chunks)
 		if rc != 0 {
 			return int(newPast), fmt.Errorf("%w: output for the image at the end of the prompt: code %d: %s", ErrDecode, int(rc), lastError())

@@ -20,6 +20,8 @@
 #include <deque>
 #include <condition_variable>
 #include <mutex>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <thread>
 #include <string>
 #include <unordered_map>
@@ -152,8 +154,8 @@ extern "C" int olm_grammar_accept(struct llama_sampler * grammar, llama_token to
 // lands on, and the idle teams' workers spin against the working one.
 // Locking the goroutine to its thread is worse on a busy machine (the
 // locked thread must wait for the Go scheduler to hand it a P while the
-// workers spin). So each context decodes on one thread of its own; the Go
-// caller blocks in a plain cgo call until the decode is done.
+// workers spin). So decodes run on a thread of olm's own (the decoder
+// thread); the Go caller blocks in a plain cgo call until it is done.
 //
 // That hand-off costs two thread wake-ups per token (measured on the tiny
 // model, 1 thread: ~485–615 µs per token against ~365–435 decoding on the
@@ -164,73 +166,135 @@ extern "C" int olm_grammar_accept(struct llama_sampler * grammar, llama_token to
 // threads handing off: 2 threads took ~1.35 ms per token instead of
 // ~0.35, with ~35 context switches per token instead of ~6.)
 
-struct olm_decoder {
+// libgomp keeps an OpenMP thread pool per master thread and counts the
+// threads of all pools: once they outnumber the CPUs, every pool's waits
+// (ggml's barriers between graph nodes are OpenMP barriers) sleep in the
+// kernel after a short spin. A second team in the process — a second
+// context's decoder thread, an image encoded on a Go thread — made the
+// tiny model's single-token decodes on 2 threads ~4× slower on the 2-CPU
+// VM (330 → 1340 µs, ~37 context switches per token), for the life of the
+// process. So there is one decoder thread per process, shared by all
+// contexts: their multi-threaded decodes run one at a time on it, and all
+// OpenMP work has one master thread.
+
+struct olm_worker {
+    std::mutex              submit; // one job at a time
     std::mutex              mu;
     std::condition_variable cv;
-    int                     state  = 0; // 0 idle, 1 job, 2 done, 3 quit
-    llama_context *         ctx    = nullptr;
-    llama_batch             batch  = {};
-    bool                    encode = false;
-    int32_t                 rc     = 0;
-    std::thread             th;
-    // decodes by path, for tests
-    std::atomic<int64_t> n_direct{0}, n_handoff{0};
+    int                     state = 0; // 0 idle, 1 job, 2 done
+    int32_t (*fn)(void *)   = nullptr;
+    void *                  arg   = nullptr;
+    int32_t                 rc    = 0;
 };
 
-static int32_t olm_decode_here(llama_context * ctx, llama_batch batch, bool encode) {
+static void olm_worker_loop(olm_worker * w) {
+    std::unique_lock<std::mutex> lk(w->mu);
+    for (;;) {
+        w->cv.wait(lk, [w] { return w->state == 1; });
+        lk.unlock();
+        int32_t rc;
+        try {
+            rc = w->fn(w->arg);
+        } catch (const std::exception & e) {
+            LOG_ERR("%s: %s\n", __func__, e.what());
+            rc = -3;
+        }
+        lk.lock();
+        w->rc    = rc;
+        w->state = 2;
+        w->cv.notify_all();
+    }
+}
+
+// olm_worker_get returns the process's decoder thread, starting it on first
+// use (NULL if no thread can be started). It lives as long as the process.
+static olm_worker * olm_worker_get() {
+    static std::mutex   mu;
+    static olm_worker * w = nullptr;
+    std::lock_guard<std::mutex> lk(mu);
+    if (!w) {
+        try {
+            auto * nw = new olm_worker;
+            std::thread(olm_worker_loop, nw).detach();
+            w = nw;
+        } catch (const std::exception &) {
+            return nullptr;
+        }
+    }
+    return w;
+}
+
+static int32_t olm_worker_run(olm_worker * w, int32_t (*fn)(void *), void * arg) {
+    std::lock_guard<std::mutex>  one(w->submit);
+    std::unique_lock<std::mutex> lk(w->mu);
+    w->fn    = fn;
+    w->arg   = arg;
+    w->state = 1;
+    w->cv.notify_all();
+    w->cv.wait(lk, [w] { return w->state == 2; });
+    w->state = 0;
+    return w->rc;
+}
+
+// a context's handle on the decoder thread (and its counts, for tests)
+struct olm_decoder {
+    olm_worker *         w = nullptr;
+    std::atomic<int64_t> n_direct{ 0 }, n_handoff{ 0 };
+};
+
+struct olm_decode_job {
+    llama_context * ctx;
+    llama_batch     batch;
+    bool            encode;
+};
+
+static int32_t olm_decode_here(void * arg) {
+    auto * j = (olm_decode_job *) arg;
     try {
-        return encode ? llama_encode(ctx, batch) : llama_decode(ctx, batch);
+        return j->encode ? llama_encode(j->ctx, j->batch) : llama_decode(j->ctx, j->batch);
     } catch (const std::exception & e) {
         LOG_ERR("%s: %s\n", __func__, e.what());
         return -3;
     }
 }
 
-static void olm_decoder_loop(olm_decoder * d) {
-    std::unique_lock<std::mutex> lk(d->mu);
-    for (;;) {
-        d->cv.wait(lk, [d] { return d->state == 1 || d->state == 3; });
-        if (d->state == 3) {
-            return;
-        }
-        lk.unlock();
-        const int32_t rc = olm_decode_here(d->ctx, d->batch, d->encode);
-        lk.lock();
-        d->rc    = rc;
-        d->state = 2;
-        d->cv.notify_all();
-    }
-}
-
 extern "C" olm_decoder * olm_decoder_new(void) {
-    try {
-        auto * d = new olm_decoder;
-        d->th    = std::thread(olm_decoder_loop, d);
-        return d;
-    } catch (const std::exception &) {
+    olm_worker * w = olm_worker_get();
+    if (!w) {
         return nullptr;
     }
+    auto * d = new olm_decoder;
+    d->w     = w;
+    return d;
 }
 
 extern "C" int32_t olm_decoder_run(olm_decoder * d, struct llama_context * ctx, struct llama_batch batch, bool encode) {
     // llama.cpp computes a batch of one token with n_threads, others with
     // n_threads_batch (split into micro-batches of ≥ 1 token: take both)
-    const int32_t nt = batch.n_tokens == 1 ? llama_n_threads(ctx) : std::max(llama_n_threads(ctx), llama_n_threads_batch(ctx));
-    const bool here = nt <= 1;
-    if (here) {
+    const int32_t  nt  = batch.n_tokens == 1 ? llama_n_threads(ctx) : std::max(llama_n_threads(ctx), llama_n_threads_batch(ctx));
+    olm_decode_job job = { ctx, batch, encode };
+    if (nt <= 1) {
         d->n_direct.fetch_add(1, std::memory_order_relaxed);
-        return olm_decode_here(ctx, batch, encode);
+        return olm_decode_here(&job);
     }
     d->n_handoff.fetch_add(1, std::memory_order_relaxed);
-    std::unique_lock<std::mutex> lk(d->mu);
-    d->ctx    = ctx;
-    d->batch  = batch;
-    d->encode = encode;
-    d->state  = 1;
-    d->cv.notify_all();
-    d->cv.wait(lk, [d] { return d->state == 2; });
-    d->state = 0;
-    return d->rc;
+    return olm_worker_run(d->w, olm_decode_here, &job);
+}
+
+extern "C" int32_t olm_decoder_call(olm_decoder * d, int32_t (*fn)(void *), void * arg) {
+    if (!d) {
+        return fn(arg);
+    }
+    d->n_handoff.fetch_add(1, std::memory_order_relaxed);
+    return olm_worker_run(d->w, fn, arg);
+}
+
+static int32_t olm_thread_id(void *) {
+    return (int32_t) syscall(SYS_gettid);
+}
+
+extern "C" int32_t olm_decoder_thread_id(olm_decoder * d) {
+    return olm_decoder_call(d, olm_thread_id, nullptr);
 }
 
 extern "C" void olm_decoder_counts(olm_decoder * d, int64_t * direct, int64_t * handoff) {
@@ -239,15 +303,6 @@ extern "C" void olm_decoder_counts(olm_decoder * d, int64_t * direct, int64_t * 
 }
 
 extern "C" void olm_decoder_free(olm_decoder * d) {
-    if (!d) {
-        return;
-    }
-    {
-        std::lock_guard<std::mutex> lk(d->mu);
-        d->state = 3;
-        d->cv.notify_all();
-    }
-    d->th.join();
     delete d;
 }
 

@@ -40,16 +40,21 @@ int olm_grammar_accept(struct llama_sampler * grammar, llama_token token, char *
 // A sampler = a llama.cpp chain plus an optional grammar sampler, sampled
 // the way llama.cpp's common_sampler does (grammar checked on the chosen
 // token first, applied to all candidates only when it rejects it).
-// A thread that runs llama_decode/llama_encode for one context (so the
-// CPU backend's OpenMP team stays on one OS thread). olm_decoder_run blocks
-// until the call returns its code; it decodes on the caller's thread when
-// that starts no team (one thread) or the caller's thread owns the context
-// (see shim.cpp). NULL from olm_decoder_new: no thread.
+// The process's decoder thread, which runs llama_decode/llama_encode for
+// every context (so that all of the CPU backend's OpenMP work has one
+// master thread; see shim.cpp). olm_decoder_run blocks until the call
+// returns its code; it decodes on the caller's thread when the batch starts
+// no team (one thread). Decodes of several contexts run one at a time.
+// NULL from olm_decoder_new: no thread could be started.
 typedef struct olm_decoder olm_decoder;
 olm_decoder * olm_decoder_new(void);
 int32_t       olm_decoder_run(olm_decoder * d, struct llama_context * ctx, struct llama_batch batch, bool encode);
+// run fn(arg) on the decoder thread (on the caller's when d is NULL)
+int32_t       olm_decoder_call(olm_decoder * d, int32_t (*fn)(void *), void * arg);
 // decodes so far on the caller's thread and handed to the decoder thread
 void          olm_decoder_counts(olm_decoder * d, int64_t * direct, int64_t * handoff);
+// the OS thread ID of the decoder thread (runs a job on it; for tests)
+int32_t       olm_decoder_thread_id(olm_decoder * d);
 void          olm_decoder_free(olm_decoder * d);
 
 // llama.cpp's default thread count (common_cpu_get_num_math: the physical
