@@ -4,14 +4,11 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"time"
 
 	"golang.org/x/sys/unix"
-)
 
-// lockPoll is how often a blocked lock attempt retries while it waits for
-// another process; flock has no context-aware wait.
-const lockPoll = 20 * time.Millisecond
+	"github.com/olmhq/olm/internal/flock"
+)
 
 // fileLock is an flock(2) lock on a file. Locks on separate opens of one file
 // exclude each other even within a process.
@@ -24,22 +21,14 @@ func lockFile(ctx context.Context, path string, how int) (*fileLock, error) {
 	if err != nil {
 		return nil, fmt.Errorf("blobstore: open lock: %w", err)
 	}
-	for {
-		err := unix.Flock(int(f.Fd()), how|unix.LOCK_NB)
-		if err == nil {
-			return &fileLock{f: f}, nil
+	if err := flock.Wait(ctx, f, how, nil); err != nil {
+		f.Close()
+		if ctx.Err() != nil {
+			return nil, err
 		}
-		if err != unix.EWOULDBLOCK && err != unix.EINTR {
-			f.Close()
-			return nil, fmt.Errorf("blobstore: lock %s: %w", path, err)
-		}
-		select {
-		case <-ctx.Done():
-			f.Close()
-			return nil, ctx.Err()
-		case <-time.After(lockPoll):
-		}
+		return nil, fmt.Errorf("blobstore: lock %s: %w", path, err)
 	}
+	return &fileLock{f: f}, nil
 }
 
 // tryLockFile is lockFile without waiting; ok is false when the lock is held.

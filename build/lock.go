@@ -4,14 +4,11 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"time"
 
 	"golang.org/x/sys/unix"
-)
 
-// lockPoll is how often a blocked lock attempt retries while another
-// process holds the lock: flock(2) has no wait that a context can end.
-const lockPoll = 20 * time.Millisecond
+	"github.com/olmhq/olm/internal/flock"
+)
 
 // testHookLockWait, when set (by tests), is called once when lockFile finds
 // the lock held and starts to wait.
@@ -27,26 +24,21 @@ var testHookLockWait func()
 // file system without flock, where the caller goes on unlocked.
 func lockFile(ctx context.Context, path string) (unlock func(), exclusive bool, err error) {
 	waited := false
+	onWait := func() {
+		if !waited && testHookLockWait != nil {
+			testHookLockWait()
+		}
+		waited = true
+	}
 	for {
 		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
 		if err != nil {
 			return nil, false, fmt.Errorf("open lock: %w", err)
 		}
-		for {
-			err = unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
-			if err != unix.EWOULDBLOCK && err != unix.EINTR {
-				break
-			}
-			if !waited && testHookLockWait != nil {
-				testHookLockWait()
-			}
-			waited = true
-			select {
-			case <-ctx.Done():
-				f.Close()
-				return nil, false, ctx.Err()
-			case <-time.After(lockPoll):
-			}
+		err = flock.Wait(ctx, f, unix.LOCK_EX, onWait)
+		if ctx.Err() != nil {
+			f.Close()
+			return nil, false, ctx.Err()
 		}
 		if err == unix.ENOLCK || err == unix.EOPNOTSUPP || err == unix.ENOSYS {
 			// A file system without flock (some network mounts): go on
