@@ -33,6 +33,9 @@ type fakeRunner struct {
 	fim *runner.FIMTokens
 	// nCtx, when set, is the context Info reports instead of 2048.
 	nCtx int
+	// cached is the number of prompt tokens the timings report as reused
+	// from the slot's cache.
+	cached int
 
 	completions []runner.CompletionRequest
 	chats       []runner.ChatRequest
@@ -109,7 +112,7 @@ func (f *fakeRunner) stream(ctx context.Context, fn func(piece string) error) er
 }
 
 func (f *fakeRunner) timings() runner.Timings {
-	return runner.Timings{PromptEvalCount: 5, PromptEvalDuration: 5 * time.Millisecond, EvalCount: len(f.pieces), EvalDuration: 20 * time.Millisecond}
+	return runner.Timings{PromptEvalCount: 5, PromptEvalDuration: 5 * time.Millisecond, EvalCount: len(f.pieces), EvalDuration: 20 * time.Millisecond, PromptCached: f.cached}
 }
 
 func (f *fakeRunner) reason() string {

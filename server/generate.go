@@ -56,10 +56,13 @@ func (s *Server) acquire(ctx context.Context, m *Model, reqOpts *api.Options, ka
 
 // metrics returns the metrics of a final response object: the request's
 // total time since start, a's load time and the runner's timings.
+// prompt_eval_count is every token of the prompt, those the runner reused
+// from its cache included, as in Ollama ("number of tokens in the prompt");
+// prompt_eval_duration is the time spent on the ones it evaluated.
 func (a *acquired) metrics(start time.Time, t runner.Timings) api.Metrics {
 	return api.Metrics{
 		TotalDuration: time.Since(start), LoadDuration: a.load,
-		PromptEvalCount: t.PromptEvalCount, PromptEvalDuration: t.PromptEvalDuration,
+		PromptEvalCount: t.PromptEvalCount + t.PromptCached, PromptEvalDuration: t.PromptEvalDuration,
 		EvalCount: t.EvalCount, EvalDuration: t.EvalDuration,
 	}
 }
