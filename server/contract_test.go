@@ -1,6 +1,7 @@
 package server
 
 import (
+	"strings"
 	"testing"
 )
 
@@ -24,5 +25,27 @@ func TestPromptEvalCountCountsCachedTokens(t *testing.T) {
 	u, _ := m["usage"].(map[string]any)
 	if u["prompt_tokens"] != float64(12) || u["total_tokens"] != float64(14) {
 		t.Errorf("usage = %v, want prompt_tokens 12, total_tokens 14", u)
+	}
+}
+
+// TestPullPrunesMovedTag checks the pull statuses when the pull moved the
+// tag off an older manifest: "removing any unused layers" after "writing
+// manifest", then "success", as in the contract; a push never says it.
+func TestPullPrunesMovedTag(t *testing.T) {
+	e := newEnv(t)
+	var statuses []string
+	for _, l := range ndjsonLines(e.do("POST", "/api/pull", `{"model":"moved"}`).Body.Bytes()) {
+		statuses = append(statuses, l["status"].(string))
+	}
+	tail := strings.Join(statuses[max(0, len(statuses)-4):], "|")
+	if tail != "verifying sha256 digest|writing manifest|removing any unused layers|success" {
+		t.Errorf("pull statuses = %v", statuses)
+	}
+	statuses = nil
+	for _, l := range ndjsonLines(e.do("POST", "/api/push", `{"model":"moved"}`).Body.Bytes()) {
+		statuses = append(statuses, l["status"].(string))
+	}
+	if tail := strings.Join(statuses[max(0, len(statuses)-2):], "|"); tail != "pushing manifest|success" {
+		t.Errorf("push statuses = %v", statuses)
 	}
 }

@@ -355,6 +355,9 @@ func (fakeTransfers) run(name string, fn func(TransferEvent) error) error {
 			return err
 		}
 	}
+	if name == "moved" { // the tag moved off an older manifest
+		return fn(TransferEvent{Phase: PhasePrune})
+	}
 	return nil
 }
 

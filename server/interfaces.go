@@ -145,6 +145,9 @@ const (
 	PhaseVerify
 	// PhaseWriteManifest: the manifest is being written (pull) or pushed (push).
 	PhaseWriteManifest
+	// PhasePrune (pull only): the pull moved the tag off an older manifest,
+	// and blobs no model uses any more are being removed.
+	PhasePrune
 )
 
 // TransferEvent reports pull/push progress.

@@ -70,6 +70,8 @@ func pullStatus(ev TransferEvent) api.ProgressResponse {
 		return api.ProgressResponse{Status: "downloading " + ev.Digest, Digest: ev.Digest, Total: ev.Total, Completed: ev.Completed}
 	case PhaseVerify:
 		return api.ProgressResponse{Status: "verifying sha256 digest"}
+	case PhasePrune:
+		return api.ProgressResponse{Status: "removing any unused layers"}
 	default:
 		return api.ProgressResponse{Status: "writing manifest"}
 	}
@@ -116,7 +118,7 @@ func (s *Server) handlePush(w http.ResponseWriter, r *http.Request, _ httprouter
 					}
 				}
 				return emit(api.ProgressResponse{Status: "uploading " + ev.Digest, Digest: ev.Digest, Total: ev.Total, Completed: ev.Completed})
-			case PhaseVerify:
+			case PhaseVerify, PhasePrune:
 				return nil
 			default:
 				return emit(api.ProgressResponse{Status: "pushing manifest"})

@@ -19,6 +19,8 @@ import (
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/registry"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/olmhq/olm/api"
 	"github.com/olmhq/olm/blobstore"
@@ -258,8 +260,12 @@ func TestTransfers(t *testing.T) {
 	push := &Transfers{Store: src.store, Remote: transfer.RemoteOptions{}}
 	var phases []server.TransferPhase
 	var layerDone bool
+	pushed := map[string]bool{}
 	err := push.Push(ctx, host+"/ns/tiny:v1", false, func(ev server.TransferEvent) error {
 		phases = append(phases, ev.Phase)
+		if ev.Phase == server.PhaseLayer {
+			pushed[ev.Digest] = true
+		}
 		if ev.Phase == server.PhaseLayer && ev.Completed == ev.Total && ev.Total > 0 {
 			layerDone = true
 		}
@@ -291,5 +297,47 @@ func TestTransfers(t *testing.T) {
 	}
 	if err := push.Push(ctx, host+"/ns/notlocal:v1", false, func(server.TransferEvent) error { return nil }); !errors.Is(err, server.ErrNotFound) {
 		t.Errorf("push of a model not in the store = %v", err)
+	}
+	// The push reported the layers, not the manifest, as uploads.
+	if pushed["sha256:"+strings.TrimPrefix(orig.Digest, "sha256:")] || len(pushed) == 0 {
+		t.Errorf("push reported the manifest %s as a layer upload: %v", orig.Digest, pushed)
+	}
+
+	// The tag moves to a new manifest: pulling it again removes the blobs
+	// only the old manifest used (Ollama's "removing any unused layers").
+	src.create(t, &api.CreateRequest{Model: "tiny2", From: "tiny", System: "be brief"})
+	if err := src.models.Copy(ctx, "tiny2", host+"/ns/tiny:v1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := push.Push(ctx, host+"/ns/tiny:v1", false, func(server.TransferEvent) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	oldManifest := ocispec.Descriptor{Digest: digest.Digest("sha256:" + strings.TrimPrefix(m.Digest, "sha256:"))}
+	if ok, _ := dst.store.Exists(ctx, oldManifest); !ok {
+		t.Fatal("the old manifest is not in the store before the second pull")
+	}
+	var phases2 []server.TransferPhase
+	if err := pull.Pull(ctx, host+"/ns/tiny:v1", false, func(ev server.TransferEvent) error {
+		phases2 = append(phases2, ev.Phase)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if phases2[len(phases2)-1] != server.PhasePrune {
+		t.Errorf("pull that moved the tag: phases %v, want PhasePrune last", phases2)
+	}
+	if ok, _ := dst.store.Exists(ctx, oldManifest); ok {
+		t.Errorf("the old manifest %s is still in the store after the pull moved the tag", m.Digest)
+	}
+	// Pulling the same manifest again removes nothing.
+	phases2 = nil
+	if err := pull.Pull(ctx, host+"/ns/tiny:v1", false, func(ev server.TransferEvent) error {
+		phases2 = append(phases2, ev.Phase)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if phases2[len(phases2)-1] != server.PhaseWriteManifest {
+		t.Errorf("pull of an unchanged tag: phases %v, want PhaseWriteManifest last", phases2)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2/errdef"
 
 	"github.com/olmhq/olm/blobstore"
@@ -37,12 +38,20 @@ func (t *Transfers) copy(ctx context.Context, name string, insecure, push bool, 
 	if err != nil {
 		return err
 	}
+	// local is the manifest the store has under the name before the
+	// transfer: on push the one sent (its own upload is "pushing
+	// manifest", not a layer's progress); on pull the one the tag may
+	// move off.
+	local, lerr := t.Store.Resolve(ctx, ref.String())
+	if lerr != nil && !errors.Is(lerr, blobstore.ErrNotFound) {
+		return lerr
+	}
 	if err := fn(server.TransferEvent{Phase: server.PhaseManifest}); err != nil {
 		return err
 	}
 	var sendErr error
 	opts := transfer.Options{Progress: func(ev transfer.Event) {
-		if sendErr != nil {
+		if sendErr != nil || (push && lerr == nil && ev.Digest == local.Digest) {
 			return
 		}
 		done := ev.Completed
@@ -54,16 +63,14 @@ func (t *Transfers) copy(ctx context.Context, name string, insecure, push bool, 
 		}
 		sendErr = fn(server.TransferEvent{Phase: server.PhaseLayer, Digest: string(ev.Digest), Total: ev.Total, Completed: done})
 	}}
+	var got ocispec.Descriptor
 	if push {
-		if _, err := t.Store.Resolve(ctx, ref.String()); err != nil {
-			if errors.Is(err, blobstore.ErrNotFound) {
-				return fmt.Errorf("%w: model %s", server.ErrNotFound, name)
-			}
-			return err
+		if lerr != nil {
+			return fmt.Errorf("%w: model %s", server.ErrNotFound, name)
 		}
 		_, err = transfer.Copy(ctx, t.Store, ref.String(), repo, ref.TagOrDigest(), opts)
 	} else {
-		_, err = transfer.Copy(ctx, repo, ref.TagOrDigest(), t.Store, ref.String(), opts)
+		got, err = transfer.Copy(ctx, repo, ref.TagOrDigest(), t.Store, ref.String(), opts)
 	}
 	if err == nil {
 		err = sendErr
@@ -77,7 +84,22 @@ func (t *Transfers) copy(ctx context.Context, name string, insecure, push bool, 
 	if err := fn(server.TransferEvent{Phase: server.PhaseVerify}); err != nil {
 		return err
 	}
-	return fn(server.TransferEvent{Phase: server.PhaseWriteManifest})
+	if err := fn(server.TransferEvent{Phase: server.PhaseWriteManifest}); err != nil {
+		return err
+	}
+	if push || lerr != nil || local.Digest == got.Digest {
+		return nil
+	}
+	// The tag moved to a new manifest: remove the blobs only the old one
+	// used, as Ollama's pull does ("removing any unused layers"). GC skips
+	// itself while another writer holds the store; a later one collects.
+	if err := fn(server.TransferEvent{Phase: server.PhasePrune}); err != nil {
+		return err
+	}
+	if _, err := t.Store.GC(ctx); err != nil {
+		return fmt.Errorf("removing unused layers: %w", err)
+	}
+	return nil
 }
 
 // Pull implements server.Transfers.
