@@ -12,6 +12,7 @@ import (
 	"github.com/olmhq/olm/build"
 	"github.com/olmhq/olm/modelfile"
 	"github.com/olmhq/olm/oci"
+	"github.com/olmhq/olm/quantize"
 	"github.com/olmhq/olm/server"
 )
 
@@ -113,7 +114,8 @@ func (b *Builder) Create(ctx context.Context, req *api.CreateRequest, fn func(ap
 		return fmt.Errorf("%w: %w", server.ErrNotFound, err)
 	case errors.Is(err, build.ErrInvalidRequest), errors.Is(err, build.ErrInvalidWeights),
 		errors.Is(err, modelfile.ErrUnknownParameter), errors.Is(err, modelfile.ErrInvalidParameterValue),
-		errors.Is(err, oci.ErrInvalidReference):
+		errors.Is(err, oci.ErrInvalidReference),
+		errors.Is(err, quantize.ErrUnknownType), errors.Is(err, quantize.ErrAlreadyQuantized):
 		return fmt.Errorf("%w: %w", server.ErrBadRequest, err)
 	case errors.Is(err, build.ErrUnsupported):
 		return fmt.Errorf("%w: %w", server.ErrUnsupported, err)

@@ -1,0 +1,43 @@
+package backend
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/olmhq/olm/api"
+	"github.com/olmhq/olm/internal/testmodel"
+	"github.com/olmhq/olm/quantize"
+	"github.com/olmhq/olm/server"
+)
+
+// refusingQuantizer checks types like *quantize.Quantizer and answers
+// every Quantize as the worker does for an already quantized input.
+type refusingQuantizer struct{ *quantize.Quantizer }
+
+func (refusingQuantizer) Quantize(ctx context.Context, in, out string, opts quantize.Options) error {
+	return fmt.Errorf("%w: tensor blk.0.attn_q.weight is Q8_0", quantize.ErrAlreadyQuantized)
+}
+
+// TestCreateQuantizeBadRequest checks that a create request asking for a
+// quantization type the worker does not know, or quantizing weights that
+// are already quantized, is a client error (400), not a server error.
+func TestCreateQuantizeBadRequest(t *testing.T) {
+	p := newParts(t)
+	p.build.Builder.Quantizer = refusingQuantizer{&quantize.Quantizer{Types: []string{"Q8_0", "Q4_K_M"}}}
+	p.create(t, &api.CreateRequest{Model: "tiny", Modelfile: "FROM " + testmodel.Tiny(t)})
+	for _, c := range []struct {
+		typ  string
+		want error
+	}{
+		{"bogus", quantize.ErrUnknownType},
+		{"q8_0", quantize.ErrAlreadyQuantized},
+	} {
+		err := p.build.Create(context.Background(), &api.CreateRequest{Model: "tiny:q", From: "tiny", Quantize: c.typ},
+			func(api.ProgressResponse) error { return nil })
+		if !errors.Is(err, server.ErrBadRequest) || !errors.Is(err, c.want) {
+			t.Errorf("quantize %q: err = %v, want server.ErrBadRequest wrapping %v", c.typ, err, c.want)
+		}
+	}
+}
