@@ -56,6 +56,16 @@ func parseTemplate(text string) (*template.Template, error) {
 	return t, nil
 }
 
+// CheckTemplate checks that text parses as a prompt template the server
+// can render (a Modelfile TEMPLATE: Go's text/template syntax with the
+// json and currentDate functions), so that a model is not created with a
+// template every later request would fail on. The error wraps
+// ErrBadRequest.
+func CheckTemplate(text string) error {
+	_, err := parseTemplate(text)
+	return err
+}
+
 // usesField reports whether the template refers to .name anywhere.
 func usesField(t *template.Template, name string) bool {
 	found := false

@@ -84,6 +84,13 @@ func (b *Builder) Create(ctx context.Context, req *api.CreateRequest, fn func(ap
 	if err != nil {
 		return err
 	}
+	for _, c := range mf.Commands {
+		if c.Instruction == modelfile.Template {
+			if err := server.CheckTemplate(c.Value); err != nil {
+				return err
+			}
+		}
+	}
 	breq := build.Request{Modelfile: mf, Tags: []string{req.Model}, Quantize: req.Quantize, Home: b.Home}
 	if len(req.Files) > 0 {
 		breq.Files = map[string]digest.Digest{}

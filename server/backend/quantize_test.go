@@ -41,3 +41,25 @@ func TestCreateQuantizeBadRequest(t *testing.T) {
 		}
 	}
 }
+
+// TestCreateRejectsBrokenTemplate checks that a create request whose
+// TEMPLATE (field or Modelfile line) does not parse is a 400 and creates
+// nothing, as in Ollama, instead of a model every request fails on.
+func TestCreateRejectsBrokenTemplate(t *testing.T) {
+	p := newParts(t)
+	p.create(t, &api.CreateRequest{Model: "tiny", Modelfile: "FROM " + testmodel.Tiny(t)})
+	for _, req := range []*api.CreateRequest{
+		{Model: "broken", From: "tiny", Template: "{{ .Prompt"},
+		{Model: "broken", Modelfile: "FROM tiny\nTEMPLATE \"\"\"{{ nosuchfunc .Prompt }}\"\"\""},
+	} {
+		err := p.build.Create(context.Background(), req, func(api.ProgressResponse) error { return nil })
+		if !errors.Is(err, server.ErrBadRequest) {
+			t.Errorf("create %+v: err = %v, want server.ErrBadRequest", req, err)
+		}
+		if _, err := p.models.Resolve(context.Background(), "broken"); !errors.Is(err, server.ErrNotFound) {
+			t.Errorf("a model was created from a broken template: resolve = %v", err)
+		}
+	}
+	// A template that parses is fine.
+	p.create(t, &api.CreateRequest{Model: "ok", From: "tiny", Template: "{{ if .System }}{{ .System }} {{ end }}{{ .Prompt }}{{ json .Tools }}"})
+}
