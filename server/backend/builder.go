@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/opencontainers/go-digest"
 
@@ -118,7 +119,7 @@ func (b *Builder) Create(ctx context.Context, req *api.CreateRequest, fn func(ap
 	case err == nil:
 		return nil
 	case errors.Is(err, build.ErrNotFound):
-		return fmt.Errorf("%w: %w", server.ErrNotFound, err)
+		return mark(server.ErrNotFound, err)
 	case errors.Is(err, build.ErrInvalidRequest), errors.Is(err, build.ErrInvalidWeights),
 		errors.Is(err, modelfile.ErrUnknownParameter), errors.Is(err, modelfile.ErrInvalidParameterValue),
 		errors.Is(err, oci.ErrInvalidReference),
@@ -129,3 +130,20 @@ func (b *Builder) Create(ctx context.Context, req *api.CreateRequest, fn func(ap
 	}
 	return err
 }
+
+// mark wraps err with the server's sentinel so that the server answers
+// with its status. When err's message already begins with the sentinel's
+// text (build and server both say "not found"), the message is kept as it
+// is rather than saying it twice.
+func mark(sentinel, err error) error {
+	if strings.HasPrefix(err.Error(), sentinel.Error()) {
+		return &marked{sentinel: sentinel, err: err}
+	}
+	return fmt.Errorf("%w: %w", sentinel, err)
+}
+
+// marked is err that also matches sentinel with errors.Is.
+type marked struct{ sentinel, err error }
+
+func (m *marked) Error() string   { return m.err.Error() }
+func (m *marked) Unwrap() []error { return []error{m.sentinel, m.err} }

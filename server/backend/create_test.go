@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/olmhq/olm/api"
@@ -62,4 +63,18 @@ func TestCreateRejectsBrokenTemplate(t *testing.T) {
 	}
 	// A template that parses is fine.
 	p.create(t, &api.CreateRequest{Model: "ok", From: "tiny", Template: "{{ if .System }}{{ .System }} {{ end }}{{ .Prompt }}{{ json .Tools }}"})
+}
+
+// TestCreateNotFoundMessage checks that a create from a missing file or
+// blob is a 404 whose message says "not found" once.
+func TestCreateNotFoundMessage(t *testing.T) {
+	p := newParts(t)
+	err := p.build.Create(context.Background(), &api.CreateRequest{Model: "x", Modelfile: "FROM /nonexistent/model.gguf"},
+		func(api.ProgressResponse) error { return nil })
+	if !errors.Is(err, server.ErrNotFound) {
+		t.Fatalf("err = %v, want server.ErrNotFound", err)
+	}
+	if strings.Contains(err.Error(), "not found: not found") {
+		t.Errorf("message repeats itself: %q", err)
+	}
 }
