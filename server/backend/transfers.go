@@ -9,6 +9,7 @@ import (
 	"oras.land/oras-go/v2/errdef"
 
 	"github.com/olmhq/olm/blobstore"
+	"github.com/olmhq/olm/build"
 	"github.com/olmhq/olm/oci"
 	"github.com/olmhq/olm/oci/transfer"
 	"github.com/olmhq/olm/server"
@@ -97,6 +98,11 @@ func (t *Transfers) copy(ctx context.Context, name string, insecure, push bool, 
 		return err
 	}
 	if _, err := t.Store.GC(ctx); err != nil {
+		return fmt.Errorf("removing unused layers: %w", err)
+	}
+	// GGUF files unpacked from archived layers go with their blobs, as
+	// after a delete.
+	if _, _, err := build.PruneUnpacked(ctx, t.Store); err != nil {
 		return fmt.Errorf("removing unused layers: %w", err)
 	}
 	return nil
