@@ -14,8 +14,9 @@ import (
 )
 
 // embed computes embeddings for req (shared by /api/embed,
-// /api/embeddings and /v1/embeddings).
-func (s *Server) embed(ctx context.Context, req *api.EmbedRequest) (*api.EmbedResponse, error) {
+// /api/embeddings and /v1/embeddings): L2-normalized vectors, or with raw
+// the vectors as the model pools them (the legacy /api/embeddings).
+func (s *Server) embed(ctx context.Context, req *api.EmbedRequest, raw bool) (*api.EmbedResponse, error) {
 	start := time.Now()
 	if err := validateOptions(req.Options); err != nil {
 		return nil, err
@@ -35,7 +36,7 @@ func (s *Server) embed(ctx context.Context, req *api.EmbedRequest) (*api.EmbedRe
 	out := &api.EmbedResponse{Model: req.Model, Embeddings: [][]float32{}}
 	if len(req.Input) > 0 {
 		truncate := req.Truncate == nil || *req.Truncate
-		res, err := a.r.Embed(ctx, runner.EmbedRequest{Input: req.Input, Truncate: truncate})
+		res, err := a.r.Embed(ctx, runner.EmbedRequest{Input: req.Input, Truncate: truncate, Raw: raw})
 		if err != nil {
 			return nil, err
 		}
@@ -81,7 +82,7 @@ func (s *Server) handleEmbed(w http.ResponseWriter, r *http.Request, _ httproute
 	if err := decode(r, &req); err != nil {
 		return nil, err
 	}
-	return s.embed(r.Context(), &req)
+	return s.embed(r.Context(), &req, false)
 }
 
 func (s *Server) handleEmbeddings(w http.ResponseWriter, r *http.Request, _ httprouter.Params) (any, error) {
@@ -93,7 +94,7 @@ func (s *Server) handleEmbeddings(w http.ResponseWriter, r *http.Request, _ http
 	if req.Prompt != "" {
 		ereq.Input = api.EmbedInput{req.Prompt}
 	}
-	res, err := s.embed(r.Context(), &ereq)
+	res, err := s.embed(r.Context(), &ereq, true)
 	if err != nil {
 		return nil, err
 	}

@@ -378,7 +378,7 @@ func (s *Server) handleOpenAIEmbeddings(w http.ResponseWriter, r *http.Request, 
 	default:
 		return nil, fmt.Errorf("%w: encoding_format must be float or base64, got %q", ErrBadRequest, oreq.EncodingFormat)
 	}
-	res, err := s.embed(r.Context(), &api.EmbedRequest{Model: oreq.Model, Input: api.EmbedInput(oreq.Input), Dimensions: oreq.Dimensions})
+	res, err := s.embed(r.Context(), &api.EmbedRequest{Model: oreq.Model, Input: api.EmbedInput(oreq.Input), Dimensions: oreq.Dimensions}, false)
 	if err != nil {
 		return nil, err
 	}

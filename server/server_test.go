@@ -529,6 +529,12 @@ func TestEmbed(t *testing.T) {
 	if v := m["embedding"].([]any); len(v) != 4 || len(m) != 1 {
 		t.Errorf("legacy embedding = %v", m)
 	}
+	// Only the legacy endpoint asks the runner for raw (unnormalized) vectors, as Ollama's does.
+	for i, r := range e.engine.r.embeds {
+		if want := i == len(e.engine.r.embeds)-1; r.Raw != want {
+			t.Errorf("embed request %d: raw %v, want %v", i, r.Raw, want)
+		}
+	}
 }
 
 func TestTags(t *testing.T) {

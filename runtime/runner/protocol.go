@@ -339,14 +339,16 @@ type EmbedRequest struct {
 	// Truncate cuts inputs longer than the context to fit; when false such
 	// an input fails the request with ErrContextLength.
 	Truncate bool `json:"truncate,omitempty"`
-	// Normalize is ignored: vectors are always L2-normalized, as Ollama's
-	// /api/embed returns them.
-	Normalize bool `json:"normalize,omitempty"`
+	// Raw returns each vector as the model pools it; by default vectors
+	// are L2-normalized, as Ollama's /api/embed returns them (its legacy
+	// /api/embeddings returns them raw).
+	Raw bool `json:"raw,omitempty"`
 }
 
 // EmbedResponse is the answer to POST /embed.
 type EmbedResponse struct {
-	// Embeddings holds one L2-normalized vector per input, in order.
+	// Embeddings holds one vector per input, in order (L2-normalized
+	// unless the request was Raw).
 	Embeddings [][]float32 `json:"embeddings"`
 	// PromptEvalCount is the total number of input tokens evaluated.
 	PromptEvalCount int `json:"prompt_eval_count,omitempty"`

@@ -448,6 +448,23 @@ func TestEmbed(t *testing.T) {
 			t.Fatalf("vector %d has norm %v, want 1", i, math.Sqrt(sum))
 		}
 	}
+	// Raw vectors are the same directions, unscaled.
+	raw, err := c.Embed(ctx, runner.EmbedRequest{Input: in[:1], Raw: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var norm float64
+	for _, x := range raw.Embeddings[0] {
+		norm += float64(x) * float64(x)
+	}
+	if norm = math.Sqrt(norm); math.Abs(norm-1) < 1e-3 {
+		t.Fatalf("raw vector has norm %v: it was normalized", norm)
+	}
+	for j, x := range raw.Embeddings[0] {
+		if math.Abs(float64(x)/norm-float64(r.Embeddings[0][j])) > 1e-5 {
+			t.Fatalf("raw vector / its norm differs from the normalized one at %d: %v vs %v", j, float64(x)/norm, r.Embeddings[0][j])
+		}
+	}
 	r0 := r.Embeddings[0]
 	if fmt.Sprint(r.Embeddings[0]) != fmt.Sprint(r.Embeddings[2]) {
 		t.Fatal("same input, different vectors")

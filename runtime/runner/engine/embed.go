@@ -44,10 +44,10 @@ func (e *Engine) embedContext() (*llama.Context, error) {
 	return c, nil
 }
 
-// Embed returns one L2-normalized vector per input and the number of
-// tokens evaluated. An input longer than the context fails with
+// Embed returns one vector per input, L2-normalized unless raw, and the
+// number of tokens evaluated. An input longer than the context fails with
 // runner.ErrContextLength unless truncate is set.
-func (e *Engine) Embed(ctx context.Context, inputs []string, truncate bool) ([][]float32, int, error) {
+func (e *Engine) Embed(ctx context.Context, inputs []string, truncate, raw bool) ([][]float32, int, error) {
 	e.embMu.Lock()
 	defer e.embMu.Unlock()
 	c, err := e.embedContext()
@@ -114,7 +114,10 @@ func (e *Engine) Embed(ctx context.Context, inputs []string, truncate bool) ([][
 			if err != nil {
 				return nil, 0, fmt.Errorf("embed input %d: %w", start+seq, err)
 			}
-			out[start+seq] = llama.Normalize(append([]float32(nil), v...))
+			out[start+seq] = append([]float32(nil), v...)
+			if !raw {
+				llama.Normalize(out[start+seq])
+			}
 		}
 		start = end
 	}
@@ -132,7 +135,7 @@ func (e *Engine) handleEmbed(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	start := time.Now()
-	vecs, n, err := e.Embed(r.Context(), req.Input, req.Truncate)
+	vecs, n, err := e.Embed(r.Context(), req.Input, req.Truncate, req.Raw)
 	if err != nil {
 		writeError(w, err)
 		return
