@@ -33,7 +33,8 @@ type GCStats struct {
 }
 
 // GC deletes every blob that no manifest listed in index.json reaches
-// (directly, or through an index). It does not wait for writers: if any
+// (directly, or through an index) and that is not pinned (see Pin). It
+// does not wait for writers: if any
 // holds the store it returns at once with Skipped set. Partial ingest files
 // are kept for resuming, unless no writer has touched them for IngestMaxAge.
 func (s *Store) GC(ctx context.Context) (GCStats, error) {
@@ -90,10 +91,11 @@ func (s *Store) GC(ctx context.Context) (GCStats, error) {
 	if err != nil {
 		return GCStats{}, fmt.Errorf("blobstore: gc: %w", err)
 	}
+	pins := s.pinned(live)
 	var st GCStats
 	for _, e := range ents {
 		d := digest.NewDigestFromEncoded(digest.SHA256, e.Name())
-		if oci.ValidateDigest(d) != nil || live[d] {
+		if oci.ValidateDigest(d) != nil || live[d] || pins[d] {
 			continue
 		}
 		if err := ctx.Err(); err != nil {

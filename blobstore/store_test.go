@@ -466,3 +466,65 @@ func TestGCCollectsAbandonedIngest(t *testing.T) {
 		t.Fatal("partial still there")
 	}
 }
+
+// TestPinKeepsUploadsUntilUsed: a pinned blob no model uses survives GC;
+// once a model uses it the pin is dropped, so deleting the model frees
+// it; an expired pin keeps nothing.
+func TestPinKeepsUploadsUntilUsed(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	weights := []byte("uploaded weights")
+	ld := blob(oci.MediaTypeModelPackWeightRaw, weights)
+	if err := s.Pin(ctx, ld.Digest); err != nil { // before the write, as the server does
+		t.Fatal(err)
+	}
+	if err := s.Push(ctx, ld, bytes.NewReader(weights)); err != nil {
+		t.Fatal(err)
+	}
+	other := blob("application/octet-stream", []byte("not pinned"))
+	if err := s.Push(ctx, other, bytes.NewReader([]byte("not pinned"))); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := s.GC(ctx); err != nil || st.Removed != 1 {
+		t.Fatalf("GC = %+v, %v; want the unpinned blob removed", st, err)
+	}
+	if ok, _ := s.Exists(ctx, ld); !ok {
+		t.Fatal("GC removed a pinned upload")
+	}
+
+	// A model uses the upload: the pin goes, and deleting the model frees it.
+	md, _ := model(t, s, weights)
+	if err := s.Tag(ctx, md, "tiny"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GC(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(s.privatePath(pinsDir), ld.Digest.Encoded())); !os.IsNotExist(err) {
+		t.Fatalf("the pin of a blob a model uses is still there (%v)", err)
+	}
+	if _, err := s.Delete(ctx, "tiny"); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := s.Exists(ctx, ld); ok {
+		t.Fatal("the weights of a deleted model survived GC")
+	}
+
+	// An expired pin keeps nothing.
+	if err := s.Pin(ctx, other.Digest); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Push(ctx, other, bytes.NewReader([]byte("not pinned"))); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-PinMaxAge - time.Minute)
+	if err := os.Chtimes(filepath.Join(s.privatePath(pinsDir), other.Digest.Encoded()), old, old); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := s.GC(ctx); err != nil || st.Removed != 1 {
+		t.Fatalf("GC = %+v, %v; want the blob of an expired pin removed", st, err)
+	}
+	if err := s.Pin(ctx, "sha256:../../x"); err == nil {
+		t.Fatal("Pin accepted an invalid digest")
+	}
+}

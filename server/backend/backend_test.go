@@ -159,6 +159,14 @@ func TestBlobs(t *testing.T) {
 	if ok, err := p.models.HasBlob(ctx, d); !ok || err != nil {
 		t.Fatalf("HasBlob after = %v %v", ok, err)
 	}
+	// An upload no model uses yet survives garbage collection (a delete or
+	// pull of another model) until the create that uses it.
+	if st, err := p.store.GC(ctx); err != nil || st.Removed != 0 {
+		t.Fatalf("GC after the upload = %+v, %v", st, err)
+	}
+	if ok, err := p.models.HasBlob(ctx, d); !ok || err != nil {
+		t.Fatalf("HasBlob after GC = %v %v", ok, err)
+	}
 	if err := p.models.PutBlob(ctx, d, int64(len(data)), bytes.NewReader(data)); err != nil {
 		t.Errorf("second put = %v", err)
 	}

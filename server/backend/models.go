@@ -223,15 +223,25 @@ func (s *Models) HasBlob(ctx context.Context, d string) (bool, error) {
 	if notFound(err) {
 		return false, nil
 	}
-	return err == nil, err
+	if err != nil {
+		return false, err
+	}
+	// A client that finds the blob skips its upload and creates a model
+	// from it next: keep it until then, as an upload is kept.
+	return true, s.Store.Pin(ctx, dg)
 }
 
 // PutBlob implements server.Models. Content of unknown length is spooled
 // to a temporary file first, because the store verifies size and digest.
+// The blob is pinned (blobstore.Pin): garbage collection keeps it until a
+// model uses it, or for blobstore.PinMaxAge.
 func (s *Models) PutBlob(ctx context.Context, d string, size int64, r io.Reader) error {
 	dg, err := oci.ParseDigest(d)
 	if err != nil {
 		return fmt.Errorf("%w: %w", server.ErrBadRequest, err)
+	}
+	if err := s.Store.Pin(ctx, dg); err != nil {
+		return err
 	}
 	if size < 0 {
 		f, err := os.CreateTemp(s.TempDir, "olm-upload-*")
