@@ -2,7 +2,9 @@
 # runs every test. Both build the pinned llama.cpp release first (cached in
 # ~/.cache/olm, so only the first run compiles it).
 GO ?= go
-VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+# A semantic version, as clients that compare Ollama versions expect: the
+# latest v* tag (without the v), else 0.1.0-dev+<commit>.
+VERSION ?= $(shell git describe --tags --match 'v[0-9]*' --dirty 2>/dev/null | sed 's/^v//' | grep . || echo "0.1.0-dev+$$(git rev-parse --short HEAD 2>/dev/null || echo unknown)")
 LDFLAGS := -X main.version=$(VERSION)
 TAGS ?=
 ifeq ($(OLM_CUDA),1)
