@@ -62,6 +62,10 @@ func loadOptions(m *Model, o api.Options, embeddingOnly bool) runner.LoadOptions
 	}
 	if o.NumGPU != nil {
 		l.NumGPU = *o.NumGPU
+	} else {
+		// like Ollama: as many layers as fit in free GPU memory (all on
+		// the CPU in a build without GPU offload)
+		l.NumGPU = runner.NumGPUAuto
 	}
 	if o.NumThread != nil {
 		l.NumThread = *o.NumThread

@@ -52,10 +52,39 @@ func NewContext(m *Model, p ContextParams) (*Context, error) {
 	if err := m.acquire(); err != nil {
 		return nil, err
 	}
+	cp, err := p.cParams()
+	if err != nil {
+		m.release()
+		return nil, err
+	}
+	cp.no_perf = false
+
+	abort := (*int32)(C.calloc(1, 4))
+	cp.abort_callback = C.ggml_abort_callback(C.olm_abort_cb)
+	cp.abort_callback_data = unsafe.Pointer(abort)
+
+	lastError()
+	cctx := C.llama_init_from_model(m.p, cp)
+	if cctx == nil {
+		C.free(unsafe.Pointer(abort))
+		m.release()
+		msg := lastError()
+		if msg == "" {
+			msg = "llama_init_from_model failed (out of memory?)"
+		}
+		return nil, fmt.Errorf("%w: %s", ErrContext, msg)
+	}
+	c := &Context{m: m, p: cctx, abort: abort, embd: p.Embeddings, pool: p.Pooling, dec: C.olm_decoder_new()}
+	runtime.SetFinalizer(c, (*Context).Close)
+	return c, nil
+}
+
+// cParams converts p to llama.cpp's context params (without callbacks).
+// It fails with ErrContext on a bad size or cache type.
+func (p ContextParams) cParams() (C.struct_llama_context_params, error) {
 	cp := C.llama_context_default_params()
 	if p.NumCtx < 0 || p.NumBatch < 0 || p.NumUBatch < 0 || p.NumSeqMax < 0 || p.NumCtx > math.MaxInt32 {
-		m.release()
-		return nil, fmt.Errorf("%w: negative or huge size in %+v", ErrContext, p)
+		return cp, fmt.Errorf("%w: negative or huge size in %+v", ErrContext, p)
 	}
 	cp.n_ctx = C.uint32_t(p.NumCtx)
 	if p.NumBatch > 0 {
@@ -112,8 +141,7 @@ func NewContext(m *Model, p ContextParams) (*Context, error) {
 		}
 		t, ok := cacheTypes[strings.ToLower(kv.name)]
 		if !ok {
-			m.release()
-			return nil, fmt.Errorf("%w: unknown KV cache type %q (use f16, q8_0 or q4_0)", ErrContext, kv.name)
+			return cp, fmt.Errorf("%w: unknown KV cache type %q (use f16, q8_0 or q4_0)", ErrContext, kv.name)
 		}
 		*kv.dst = t
 	}
@@ -124,26 +152,7 @@ func NewContext(m *Model, p ContextParams) (*Context, error) {
 		// own embedding tool uses a unified cache too
 		cp.kv_unified = true
 	}
-	cp.no_perf = false
-
-	abort := (*int32)(C.calloc(1, 4))
-	cp.abort_callback = C.ggml_abort_callback(C.olm_abort_cb)
-	cp.abort_callback_data = unsafe.Pointer(abort)
-
-	lastError()
-	cctx := C.llama_init_from_model(m.p, cp)
-	if cctx == nil {
-		C.free(unsafe.Pointer(abort))
-		m.release()
-		msg := lastError()
-		if msg == "" {
-			msg = "llama_init_from_model failed (out of memory?)"
-		}
-		return nil, fmt.Errorf("%w: %s", ErrContext, msg)
-	}
-	c := &Context{m: m, p: cctx, abort: abort, embd: p.Embeddings, pool: p.Pooling, dec: C.olm_decoder_new()}
-	runtime.SetFinalizer(c, (*Context).Close)
-	return c, nil
+	return cp, nil
 }
 
 // Close frees the context. It is idempotent.

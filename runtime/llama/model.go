@@ -34,6 +34,8 @@ type Model struct {
 	nVocab int
 	nEmbd  int
 
+	fit FitResult // how the GPU layers were chosen
+
 	byteOnce sync.Once
 	bytes    *[256]Token // byte tokens, for grammar prefill
 }
@@ -47,6 +49,60 @@ var emptyCString = C.CString("") // shared, never freed
 // that reason.)
 func LoadModel(ctx context.Context, path string, p ModelParams) (*Model, error) {
 	return loadModel(ctx, []string{path}, p)
+}
+
+// Fit says how the model's GPU layers were chosen (see
+// ModelParams.FitGPU). Safe for concurrent use.
+func (m *Model) Fit() FitResult { return m.fit }
+
+// fitParams fits params (llama.cpp's defaults for what is fitted) for the
+// single-file model at path to free device memory, counting the context
+// p.FitContext; it returns the context params as the fit left them. On
+// failure params is left as it was. The returned buffers (nil on failure)
+// back the fitted params and must be freed with olm_fit_free after the
+// model is loaded.
+func fitParams(path string, params *C.struct_llama_model_params, p ModelParams) (FitResult, *C.olm_fit, C.struct_llama_context_params) {
+	cp, err := p.FitContext.cParams()
+	if err != nil {
+		return FitResult{Status: FitError, Message: "not fitted: " + err.Error() + "; using llama.cpp's defaults"}, nil, cp
+	}
+	margin := p.FitMarginBytes
+	if margin == 0 {
+		margin = DefaultFitMargin
+	}
+	saved := *params
+	cpath := cstr(path)
+	defer free(cpath)
+	var bufs *C.olm_fit
+	lastError()
+	st := FitStatus(C.olm_fit_params(cpath, params, &cp, C.size_t(margin), &bufs))
+	if st == FitOK {
+		return FitResult{Status: st}, bufs, cp
+	}
+	C.olm_fit_free(bufs)
+	*params = saved
+	why := "no parameters are projected to fit in free device memory"
+	if st != FitFailure {
+		why = "fitting failed"
+		if msg := lastError(); msg != "" {
+			why += ": " + msg
+		}
+	}
+	return FitResult{Status: st, Message: why + "; using llama.cpp's defaults"}, nil, cp
+}
+
+// fitDefaults runs fitParams on llama.cpp's default model params for the
+// model at path, whatever the build (tests call it on CPU builds, where
+// LoadModel does not fit). It returns the result with the fitted
+// n_gpu_layers, whether a tensor split or tensor buffer overrides were
+// set, and the context size the fit left in the context params.
+func fitDefaults(path string, fc ContextParams) (r FitResult, split, overrides bool, nCtx int) {
+	initBackend()
+	params := C.llama_model_default_params()
+	r, bufs, cp := fitParams(path, &params, ModelParams{FitGPU: true, FitContext: fc})
+	defer C.olm_fit_free(bufs)
+	r.GPULayers = int(params.n_gpu_layers)
+	return r, params.tensor_split != nil, params.tensor_buft_overrides != nil, int(cp.n_ctx)
 }
 
 // LoadModelSplits loads a split GGUF model from the paths of all its
@@ -76,7 +132,13 @@ func loadModel(ctx context.Context, paths []string, p ModelParams) (*Model, erro
 	initBackend()
 
 	params := C.llama_model_default_params()
+	offload := SupportsGPUOffload()
 	switch {
+	case p.FitGPU && !offload:
+		// nothing to fit: every layer stays on the CPU
+		params.n_gpu_layers = 0
+	case p.FitGPU:
+		// n_gpu_layers stays llama.cpp's default (-1), which the fit lowers
 	case p.NumGPULayers < 0:
 		params.n_gpu_layers = -1
 	default:
@@ -93,6 +155,21 @@ func loadModel(ctx context.Context, paths []string, p ModelParams) (*Model, erro
 		params.load_mode = C.LLAMA_LOAD_MODE_NONE
 	}
 	params.vocab_only = C.bool(p.VocabOnly)
+
+	fit := FitResult{Status: FitNone}
+	if p.FitGPU && offload {
+		if len(paths) > 1 {
+			fit.Message = "not fitted: fitting reads a split model by llama.cpp's file naming, which blobs do not follow; using llama.cpp's defaults"
+		} else {
+			var bufs *C.olm_fit
+			fit, bufs, _ = fitParams(path, &params, p)
+			// the fitted params point into bufs: keep them until loaded
+			defer C.olm_fit_free(bufs)
+		}
+	}
+	if offload {
+		fit.GPULayers = int(params.n_gpu_layers)
+	}
 
 	flag := (*int32)(C.calloc(1, 4))
 	defer C.free(unsafe.Pointer(flag))
@@ -131,7 +208,7 @@ func loadModel(ctx context.Context, paths []string, p ModelParams) (*Model, erro
 		}
 		return nil, fmt.Errorf("%w: %s: %s", ErrLoad, path, msg)
 	}
-	m := &Model{p: mp, path: path}
+	m := &Model{p: mp, path: path, fit: fit}
 	m.vocab = C.llama_model_get_vocab(mp)
 	m.nVocab = int(C.llama_vocab_n_tokens(m.vocab))
 	m.nEmbd = int(C.llama_model_n_embd(mp))

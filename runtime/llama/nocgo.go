@@ -80,6 +80,7 @@ func (m *Model) Description() string            { return "" }
 func (m *Model) NumCtxTrain() int               { return 0 }
 func (m *Model) NumEmbd() int                   { return 0 }
 func (m *Model) NumLayer() int                  { return 0 }
+func (m *Model) Fit() FitResult                 { return FitResult{Status: FitNone} }
 func (m *Model) NumHead() int                   { return 0 }
 func (m *Model) NumHeadKV() int                 { return 0 }
 func (m *Model) NumParams() uint64              { return 0 }

@@ -6,6 +6,7 @@
 
 #include "chat.h"
 #include "common.h"
+#include "fit.h"
 #include "json-schema-to-grammar.h"
 #include "log.h"
 
@@ -820,4 +821,35 @@ extern "C" int olm_quantize(const char * in, const char * out, const llama_model
         set_err(err, e.what());
         return -1;
     }
+}
+
+// ---- fitting params to free device memory ----
+
+struct olm_fit {
+    std::vector<float>                            tensor_split;
+    std::vector<llama_model_tensor_buft_override> overrides;
+};
+
+static std::mutex g_fit_mu;
+
+extern "C" int olm_fit_params(const char * path, struct llama_model_params * mparams, struct llama_context_params * cparams,
+                              size_t margin_bytes, olm_fit ** bufs) {
+    *bufs = nullptr;
+    std::lock_guard<std::mutex> lk(g_fit_mu);
+    try {
+        auto * f = new olm_fit;
+        f->tensor_split.assign(std::max<size_t>(1, llama_max_devices()), 0.0f);
+        f->overrides.assign(std::max<size_t>(1, llama_max_tensor_buft_overrides()), llama_model_tensor_buft_override{nullptr, nullptr});
+        *bufs = f;
+        std::vector<size_t> margins(std::max<size_t>(1, llama_max_devices()), margin_bytes);
+        return (int) common_fit_params(path, mparams, cparams, f->tensor_split.data(), f->overrides.data(),
+                                       margins.data(), 4096, nullptr, GGML_LOG_LEVEL_ERROR);
+    } catch (const std::exception &) {
+        // common_fit_params catches its own errors; this is bad_alloc
+        return COMMON_PARAMS_FIT_STATUS_ERROR;
+    }
+}
+
+extern "C" void olm_fit_free(olm_fit * f) {
+    delete f;
 }

@@ -97,6 +97,21 @@ char * olm_json_schema_to_grammar(const char * schema_json, char ** err);
 // Quantize: returns 0 on success; catches C++ exceptions into *err.
 int olm_quantize(const char * in, const char * out, const llama_model_quantize_params * params, char ** err);
 
+// Fitting model parameters to free device memory (llama.cpp's
+// common_fit_params, what llama-server's default --fit on does). mparams
+// and cparams must hold llama.cpp's defaults for what may be fitted
+// (n_gpu_layers -1, no tensor_split or overrides; cparams->n_ctx 0 lets it
+// pick the context size too). margin_bytes is the memory left free per
+// device. Returns the common_params_fit_status (0 fitted, 1 could not fit,
+// 2 error, e.g. no model at path) and sets *bufs to the buffers the fitted
+// mparams may point into (tensor_split, tensor_buft_overrides): free them
+// with olm_fit_free only after the model is loaded. Calls are serialized
+// (common_fit_params is not thread safe: it swaps the global logger).
+typedef struct olm_fit olm_fit;
+int  olm_fit_params(const char * path, struct llama_model_params * mparams, struct llama_context_params * cparams,
+                    size_t margin_bytes, olm_fit ** bufs);
+void olm_fit_free(olm_fit * f);
+
 #ifdef __cplusplus
 }
 #endif

@@ -29,8 +29,31 @@ const (
 type ModelParams struct {
 	// NumGPULayers is how many layers to offload to the GPU: 0 keeps the
 	// model on the CPU, a negative value offloads all layers. Ignored by
-	// CPU-only builds.
+	// CPU-only builds, and by FitGPU.
 	NumGPULayers int
+
+	// FitGPU picks the GPU layers (and, with several GPUs, the split
+	// between them) that fit in free device memory, like llama-server's
+	// default --fit on (llama.cpp's common_fit_params), leaving
+	// FitMarginBytes free per device. When fitting fails llama.cpp's
+	// defaults are used (all layers offloaded); Model.Fit says what
+	// happened. Without GPU offload (SupportsGPUOffload false) it keeps
+	// every layer on the CPU, exactly as NumGPULayers 0, and fits nothing.
+	// Fits run one at a time (llama.cpp's fit is not thread safe: it
+	// swaps the global logger while it measures, so a concurrent load's
+	// log lines may be demoted meanwhile). A split model (LoadModelSplits
+	// with several paths) is not fitted and uses the defaults.
+	FitGPU bool
+
+	// FitContext is the context the caller will create over the model, so
+	// that fitting counts its KV cache and compute buffers. Only read with
+	// FitGPU; its NumCtx should be set (0 lets the fit pick a context size
+	// that is not used afterwards).
+	FitContext ContextParams
+
+	// FitMarginBytes is the device memory fitting leaves free per device.
+	// 0 means DefaultFitMargin.
+	FitMarginBytes uint64
 
 	// UseMMap maps the file into memory instead of reading it (faster
 	// start, pages shared between processes). Default true.
@@ -42,6 +65,35 @@ type ModelParams struct {
 	// VocabOnly loads the vocabulary and metadata but no weights: enough
 	// to tokenize and apply chat templates, not to decode.
 	VocabOnly bool
+}
+
+// DefaultFitMargin is the device memory ModelParams.FitGPU leaves free
+// per device by default: 1 GiB, llama-server's --fit-target default.
+const DefaultFitMargin = 1 << 30
+
+// FitStatus is the outcome of fitting model parameters to free device
+// memory (common_fit_params' status).
+type FitStatus int
+
+// Fit outcomes.
+const (
+	FitNone    FitStatus = -1 // no fitting ran (not asked, no GPU offload, or a split model)
+	FitOK      FitStatus = 0  // parameters projected to fit were found
+	FitFailure FitStatus = 1  // no parameters projected to fit: llama.cpp's defaults were used
+	FitError   FitStatus = 2  // a hard error (e.g. the model could not be read): defaults were used
+)
+
+// FitResult says how a model's GPU layers were chosen.
+type FitResult struct {
+	// Status is FitNone unless fitting ran.
+	Status FitStatus
+	// GPULayers is the n_gpu_layers the model was loaded with: 0 on the
+	// CPU, -1 all layers (llama.cpp clamps larger counts to the model's
+	// layers + 1). Always 0 without GPU offload.
+	GPULayers int
+	// Message says why fitting did not run or did not succeed ("" when
+	// it succeeded or was not asked for).
+	Message string
 }
 
 // DefaultModelParams returns ModelParams with mmap on and no GPU layers.

@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"strconv"
 	"strings"
 )
@@ -104,7 +105,10 @@ type LoadOptions struct {
 	// NumBatch is the logical batch size for prompt processing; 0 means 512.
 	NumBatch int `json:"num_batch,omitempty"`
 	// NumGPU is the number of layers offloaded to the GPU; 0 keeps
-	// everything on the CPU, -1 offloads all layers.
+	// everything on the CPU, -1 (any other negative value) offloads all
+	// layers, NumGPUAuto offloads as many as fit in free GPU memory (the
+	// server's choice when a request does not set num_gpu). Builds without
+	// GPU offload keep every layer on the CPU whatever the value.
 	NumGPU int `json:"num_gpu,omitempty"`
 	// NumThread is the number of CPU threads; 0 lets llama.cpp choose
 	// (its default, from the number of CPU cores).
@@ -129,6 +133,12 @@ type LoadOptions struct {
 	// speed, done reason) and llama.cpp's warnings.
 	Verbose bool `json:"verbose,omitempty"`
 }
+
+// NumGPUAuto is the LoadOptions.NumGPU value that offloads as many layers
+// as fit in free GPU memory (llama.cpp's fit, like llama-server's default
+// --fit on), keeping 1 GiB free per device. `olm runner` takes it as
+// --gpu-layers auto.
+const NumGPUAuto = math.MinInt32
 
 // Defaults used when a LoadOptions field is zero.
 const (
@@ -156,7 +166,7 @@ func (o LoadOptions) Args(socket string) []string {
 		a = append(a, "--batch-size", strconv.Itoa(o.NumBatch))
 	}
 	if o.NumGPU != 0 {
-		a = append(a, "--gpu-layers", strconv.Itoa(o.NumGPU))
+		a = append(a, "--gpu-layers", gpuLayers(o.NumGPU).String())
 	}
 	if o.NumThread > 0 {
 		a = append(a, "--threads", strconv.Itoa(o.NumThread))
@@ -185,6 +195,29 @@ func (o LoadOptions) Args(socket string) []string {
 	return a
 }
 
+// gpuLayers is the --gpu-layers flag: a layer count or "auto".
+type gpuLayers int
+
+func (g gpuLayers) String() string {
+	if g == NumGPUAuto {
+		return "auto"
+	}
+	return strconv.Itoa(int(g))
+}
+
+func (g *gpuLayers) Set(v string) error {
+	if v == "auto" {
+		*g = NumGPUAuto
+		return nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return fmt.Errorf("want a layer count, -1 for all, or auto")
+	}
+	*g = gpuLayers(n)
+	return nil
+}
+
 type stringList []string
 
 func (s *stringList) String() string     { return strings.Join(*s, ",") }
@@ -206,7 +239,7 @@ func ParseArgs(args []string, w io.Writer) (LoadOptions, string, error) {
 	fs.Var(adapters, "lora", "LoRA adapter GGUF (repeatable)")
 	fs.IntVar(&o.NumCtx, "ctx-size", 0, "context length per slot in tokens (default 4096)")
 	fs.IntVar(&o.NumBatch, "batch-size", 0, "logical batch size (default 512)")
-	fs.IntVar(&o.NumGPU, "gpu-layers", 0, "layers to offload to the GPU (-1: all)")
+	fs.Var((*gpuLayers)(&o.NumGPU), "gpu-layers", "layers to offload to the GPU: 0 none (default), -1 all, auto as many as fit")
 	fs.IntVar(&o.NumThread, "threads", 0, "CPU threads (default: llama.cpp's choice)")
 	fs.BoolVar(&o.NoMmap, "no-mmap", false, "read the model instead of mapping it")
 	fs.BoolVar(&o.Mlock, "mlock", false, "lock the model in memory")

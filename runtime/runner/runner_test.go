@@ -23,6 +23,8 @@ func TestArgsRoundTrip(t *testing.T) {
 		{Model: "/m-00001-of-00003.gguf", Parts: []string{"/blobs/sha256-2", "/blobs/sha256-3"}},
 		{Model: "/m.gguf", Projector: "/p.gguf", Adapters: []string{"/a.gguf", "/b.gguf"}, NumCtx: 8192, NumBatch: 256,
 			NumGPU: -1, NumThread: 6, NoMmap: true, Mlock: true, Parallel: 4, EmbeddingOnly: true, FlashAttention: "on", KVCacheType: "q8_0", Verbose: true},
+		{Model: "/m.gguf", NumGPU: NumGPUAuto},
+		{Model: "/m.gguf", NumGPU: 12},
 	}
 	for _, o := range tests {
 		got, sock, err := ParseArgs(o.Args("/tmp/s"), io.Discard)
@@ -32,6 +34,37 @@ func TestArgsRoundTrip(t *testing.T) {
 		if sock != "/tmp/s" || !reflect.DeepEqual(got, o) {
 			t.Fatalf("round trip: got %+v %q, want %+v", got, sock, o)
 		}
+	}
+}
+
+func TestGPULayersFlag(t *testing.T) {
+	for _, tc := range []struct {
+		o    LoadOptions
+		flag string // --gpu-layers value, "" for none
+	}{
+		{LoadOptions{Model: "/m"}, ""},
+		{LoadOptions{Model: "/m", NumGPU: NumGPUAuto}, "auto"},
+		{LoadOptions{Model: "/m", NumGPU: -1}, "-1"},
+		{LoadOptions{Model: "/m", NumGPU: 7}, "7"},
+	} {
+		args := tc.o.Args("/s")
+		got := ""
+		for i, a := range args {
+			if a == "--gpu-layers" {
+				got = args[i+1]
+			}
+		}
+		if got != tc.flag {
+			t.Errorf("Args(NumGPU %d): --gpu-layers %q, want %q", tc.o.NumGPU, got, tc.flag)
+		}
+	}
+	o, _, err := ParseArgs([]string{"--model", "/m", "--socket", "/s", "--gpu-layers", "auto"}, io.Discard)
+	if err != nil || o.NumGPU != NumGPUAuto {
+		t.Errorf("--gpu-layers auto: NumGPU %d, %v; want NumGPUAuto", o.NumGPU, err)
+	}
+	o, _, err = ParseArgs([]string{"--model", "/m", "--socket", "/s"}, io.Discard)
+	if err != nil || o.NumGPU != 0 {
+		t.Errorf("no --gpu-layers: NumGPU %d, %v; want 0 (CPU)", o.NumGPU, err)
 	}
 }
 
@@ -45,6 +78,8 @@ func TestParseArgsErrors(t *testing.T) {
 		{"--model", "/m", "--socket", "/s", "--bogus"},
 		{"--model", "/m", "--socket", "/s", "--flash-attn", "maybe"},
 		{"--model", "/m", "--socket", "/s", "--kv-cache-type", "f64"},
+		{"--model", "/m", "--socket", "/s", "--gpu-layers", "many"},
+		{"--model", "/m", "--socket", "/s", "--gpu-layers", "Auto"},
 	} {
 		if _, _, err := ParseArgs(args, io.Discard); err == nil {
 			t.Errorf("ParseArgs(%q) accepted bad arguments", args)
@@ -55,6 +90,7 @@ func TestParseArgsErrors(t *testing.T) {
 func FuzzArgsRoundTrip(f *testing.F) {
 	f.Add("/m.gguf", "", "", 0, 0, 0, 0, 0, false, false, false)
 	f.Add("/a b/m.gguf", "/p", "--x", 4096, 512, -1, 8, 4, true, true, true)
+	f.Add("/m.gguf", "", "", 0, 0, NumGPUAuto, 0, 0, false, false, false)
 	f.Fuzz(func(t *testing.T, model, proj, lora string, ctx, batch, gpu, threads, par int, nommap, mlock, emb bool) {
 		if model == "" {
 			return

@@ -920,3 +920,26 @@ func TestChunkedPromptsInterleave(t *testing.T) {
 		}
 	}
 }
+
+// num_gpu auto goes through the runner's flags to the engine; on a build
+// without GPU offload it is the CPU path: no GPU layers, the same output
+// as num_gpu 0.
+func TestNumGPUAuto(t *testing.T) {
+	auto := start(t, runner.LoadOptions{Model: testmodel.Tiny(t), NumCtx: 256, NumGPU: runner.NumGPUAuto})
+	info := auto.Info()
+	if llama.SupportsGPUOffload() {
+		if info.GPULayers == 0 || info.GPULayers == runner.NumGPUAuto {
+			t.Errorf("GPU build: auto reported %d GPU layers, want the fitted count", info.GPULayers)
+		}
+		return
+	}
+	if info.GPULayers != 0 || info.SizeVRAM != 0 {
+		t.Errorf("CPU build: auto reported %d GPU layers, %d bytes of VRAM; want 0", info.GPULayers, info.SizeVRAM)
+	}
+	cpu := start(t, runner.LoadOptions{Model: testmodel.Tiny(t), NumCtx: 256, NumGPU: 0})
+	got, _ := complete(t, auto.Client(), runner.CompletionRequest{Prompt: "Hello world", Options: greedy(16)})
+	want, _ := complete(t, cpu.Client(), runner.CompletionRequest{Prompt: "Hello world", Options: greedy(16)})
+	if got != want || got == "" {
+		t.Errorf("auto on CPU generated %q, num_gpu 0 %q", got, want)
+	}
+}

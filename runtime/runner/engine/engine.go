@@ -16,15 +16,18 @@ import (
 // Load, serve it with Handler, stop it with Close. Its methods are safe for
 // concurrent use.
 type Engine struct {
-	opts   runner.LoadOptions
-	model  *llama.Model
-	lctx   *llama.Context       // generation context; nil for an embedding-only load
-	tmpl   *llama.ChatTemplates // nil when the model has no usable template
-	tmplMu sync.Mutex           // ChatTemplates is single-goroutine
-	proj   *llama.Projector     // nil without a multimodal projector
-	loras  []*llama.LoRA        // applied to every context at scale 1
-	info   runner.Info
-	log    io.Writer
+	opts runner.LoadOptions
+	// gpuLayers is opts.NumGPU, or the layer count llama.cpp's fit chose
+	// for runner.NumGPUAuto (0 on CPU-only builds, -1 all layers)
+	gpuLayers int
+	model     *llama.Model
+	lctx      *llama.Context       // generation context; nil for an embedding-only load
+	tmpl      *llama.ChatTemplates // nil when the model has no usable template
+	tmplMu    sync.Mutex           // ChatTemplates is single-goroutine
+	proj      *llama.Projector     // nil without a multimodal projector
+	loras     []*llama.LoRA        // applied to every context at scale 1
+	info      runner.Info
+	log       io.Writer
 
 	nCtxSeq int // tokens per slot
 	nBatch  int
@@ -51,10 +54,7 @@ func Load(ctx context.Context, o runner.LoadOptions, log io.Writer) (*Engine, er
 	if o.NumBatch <= 0 {
 		o.NumBatch = runner.DefaultNumBatch
 	}
-	mp := llama.DefaultModelParams()
-	mp.NumGPULayers = o.NumGPU
-	mp.UseMMap = !o.NoMmap
-	mp.UseMLock = o.Mlock
+	mp := modelParams(o)
 	// a split GGUF's parts are loaded by path: blob names are digests,
 	// which llama.cpp cannot discover by its -0000N-of-0000M naming
 	model, err := llama.LoadModelSplits(ctx, append([]string{o.Model}, o.Parts...), mp)
@@ -67,7 +67,17 @@ func Load(ctx context.Context, o runner.LoadOptions, log io.Writer) (*Engine, er
 		fmt.Fprintf(log, "olm runner: %s declares a pooling type: loading it for embeddings only\n", o.Model)
 		o.EmbeddingOnly = true
 	}
-	e := &Engine{opts: o, model: model, log: log, submit: make(chan *task), stop: make(chan struct{})}
+	e := &Engine{opts: o, model: model, log: log, submit: make(chan *task), stop: make(chan struct{}), gpuLayers: o.NumGPU}
+	if o.NumGPU == runner.NumGPUAuto {
+		fit := model.Fit()
+		e.gpuLayers = fit.GPULayers
+		switch {
+		case fit.Message != "":
+			fmt.Fprintf(log, "olm runner: num_gpu auto: %s (%d GPU layers)\n", fit.Message, fit.GPULayers)
+		case fit.Status == llama.FitOK:
+			fmt.Fprintf(log, "olm runner: num_gpu auto: %d GPU layers fit in free GPU memory\n", fit.GPULayers)
+		}
+	}
 	fail := func(err error) (*Engine, error) {
 		e.freeExtras()
 		if e.lctx != nil {
@@ -118,7 +128,7 @@ func Load(ctx context.Context, o runner.LoadOptions, log io.Writer) (*Engine, er
 		}
 		if o.Projector != "" {
 			p, err := model.LoadProjector(o.Projector, llama.ProjectorParams{
-				UseGPU: o.NumGPU != 0, NumThreads: o.NumThread, Marker: runner.ImageMarker})
+				UseGPU: e.gpuLayers != 0, NumThreads: o.NumThread, Marker: runner.ImageMarker})
 			if err != nil {
 				return fail(fmt.Errorf("load projector %s: %w", o.Projector, err))
 			}
@@ -197,6 +207,29 @@ func (e *Engine) contextParams(p llama.ContextParams) llama.ContextParams {
 	return p
 }
 
+// modelParams returns how to load the model of o (Parallel and NumBatch
+// already defaulted).
+func modelParams(o runner.LoadOptions) llama.ModelParams {
+	mp := llama.DefaultModelParams()
+	if o.NumGPU == runner.NumGPUAuto {
+		// fit the layers to free GPU memory, counting the context made
+		// below (before the cap at the training context, so at worst
+		// larger); CPU-only builds load every layer on the CPU
+		mp.FitGPU = true
+		fitCtx := o.NumCtx
+		if fitCtx <= 0 {
+			fitCtx = runner.DefaultNumCtx
+		}
+		mp.FitContext = (&Engine{opts: o}).contextParams(llama.ContextParams{
+			NumCtx: fitCtx * o.Parallel, NumBatch: o.NumBatch, NumSeqMax: o.Parallel, NumThreads: o.NumThread})
+	} else {
+		mp.NumGPULayers = o.NumGPU
+	}
+	mp.UseMMap = !o.NoMmap
+	mp.UseMLock = o.Mlock
+	return mp
+}
+
 // buildInfo gathers the model facts for /info.
 func (e *Engine) buildInfo() runner.Info {
 	m := e.model
@@ -228,9 +261,9 @@ func (e *Engine) buildInfo() runner.Info {
 	// Estimate the bytes offloaded to the GPU from the share of layers
 	// (the output layer counts as one more); 0 on CPU builds.
 	var vram uint64
-	if e.opts.NumGPU != 0 && llama.SupportsGPUOffload() {
+	if e.gpuLayers != 0 && llama.SupportsGPUOffload() {
 		layers := m.NumLayer() + 1
-		off := e.opts.NumGPU
+		off := e.gpuLayers
 		if off < 0 || off > layers {
 			off = layers
 		}
@@ -253,7 +286,7 @@ func (e *Engine) buildInfo() runner.Info {
 		Batch:         e.nBatch,
 		Parallel:      e.opts.Parallel,
 		EmbeddingOnly: e.opts.EmbeddingOnly,
-		GPULayers:     e.opts.NumGPU,
+		GPULayers:     e.gpuLayers,
 		SizeVRAM:      vram,
 		Metadata:      meta,
 		FIM:           fimTokens(m),
