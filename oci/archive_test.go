@@ -93,7 +93,7 @@ func TestOpenArchivedZstdBad(t *testing.T) {
 // rawZstdFrame is one zstd frame holding b (under 128 KiB) as a raw block,
 // whose header announces a window of 1<<windowLog bytes (10 ≤ windowLog ≤ 41).
 func rawZstdFrame(b []byte, windowLog int) []byte {
-	f := []byte{0x28, 0xb5, 0x2f, 0xfd} // magic
+	f := []byte{0x28, 0xb5, 0x2f, 0xfd}  // magic
 	f = append(f, 0x00)                  // no content size, not single-segment, no checksum, no dictionary
 	f = append(f, byte(windowLog-10)<<3) // window descriptor: exponent, mantissa 0
 	h := 1 | len(b)<<3                   // last block, raw, size

@@ -267,25 +267,28 @@ func fetchParallel(ctx context.Context, repo *remote.Repository, desc ocispec.De
 		results[i] = make(chan []byte, 1)
 	}
 	// A worker takes a buffer before it takes a range, so the ranges being
-	// filled are always the lowest ones not yet written: no deadlock.
+	// filled are always the lowest ones not yet written: no deadlock. Range
+	// 0 is the probe's, so its buffer is taken here, before any worker runs:
+	// were it left to the probe's worker, the others could take every
+	// buffer for later ranges first and wait forever behind range 0.
 	pool := make(chan []byte, opts.Parts+1)
 	for i := 0; i < opts.Parts+1; i++ {
 		pool <- nil // allocated on first use
 	}
+	<-pool // range 0's
 	var next atomic.Int64
 	next.Store(1) // range 0 belongs to the worker holding the probe's response
 	var wg sync.WaitGroup
 	worker := func(resp *http.Response) {
 		defer wg.Done()
 		for first := resp != nil; ; first = false {
-			var buf []byte
-			select {
-			case buf = <-pool:
-			case <-ctx.Done():
-				if resp != nil {
-					resp.Body.Close()
+			var buf []byte // range 0's, taken above, on the probe worker's first pass
+			if !first {
+				select {
+				case buf = <-pool:
+				case <-ctx.Done():
+					return
 				}
-				return
 			}
 			i := 0
 			if !first {
