@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -10,12 +9,12 @@ import (
 	"net/url"
 	"os"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/olmhq/olm/api"
+	"github.com/olmhq/olm/internal/testolm"
 )
 
 // TestREPLInterrupt: Ctrl-C during an answer stops that answer (the server
@@ -47,7 +46,7 @@ func TestREPLInterrupt(t *testing.T) {
 	defer ts.Close()
 	u, _ := url.Parse(ts.URL)
 	sigs := make(chan os.Signal, 1)
-	var out, errw syncBuffer
+	var out, errw testolm.SyncBuffer
 	s := &runSession{c: &RunCmd{Model: "m"}, cl: api.NewClient(u, api.ClientOptions{}), out: &out, errw: &errw, interrupts: sigs}
 	waitOut := func(want string) {
 		t.Helper()
@@ -100,22 +99,4 @@ func TestREPLInterrupt(t *testing.T) {
 	if len(s.messages) != 2 || s.messages[0].Content != "again" || s.messages[1].Content != "short" {
 		t.Errorf("the interrupted exchange was kept: %+v", s.messages)
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for one writer and concurrent readers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }

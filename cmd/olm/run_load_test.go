@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/olmhq/olm/api"
+	"github.com/olmhq/olm/internal/testolm"
 )
 
 // TestREPLLoadInterrupt: Ctrl-C while the chat loads the model (the empty
@@ -39,7 +40,7 @@ func TestREPLLoadInterrupt(t *testing.T) {
 	defer close(end)
 	u, _ := url.Parse(ts.URL)
 	sigs := make(chan os.Signal, 1)
-	var out, errw syncBuffer
+	var out, errw testolm.SyncBuffer
 	s := &runSession{c: &RunCmd{Model: "m"}, cl: api.NewClient(u, api.ClientOptions{}), out: &out, errw: &errw, interrupts: sigs}
 	pr, pw := io.Pipe()
 	defer pw.Close()

@@ -133,7 +133,7 @@ func start(tb testing.TB, cmd *exec.Cmd, health string, wait time.Duration) erro
 	if len(cmd.Args) > 1 {
 		name += " " + cmd.Args[1]
 	}
-	var log syncBuffer
+	var log SyncBuffer
 	cmd.Stdout, cmd.Stderr = &log, &log
 	if err := cmd.Start(); err != nil {
 		return err
@@ -174,19 +174,20 @@ func start(tb testing.TB, cmd *exec.Cmd, health string, wait time.Duration) erro
 	return fmt.Errorf("%s did not answer GET %s within %v\n%s", name, health, wait, log.String())
 }
 
-// syncBuffer is a bytes.Buffer the process's output and the test may use at once.
-type syncBuffer struct {
+// SyncBuffer is a bytes.Buffer that a writer (a process's output, a
+// command under test) and the test reading it may use at once.
+type SyncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (b *syncBuffer) Write(p []byte) (int, error) {
+func (b *SyncBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.b.Write(p)
 }
 
-func (b *syncBuffer) String() string {
+func (b *SyncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.b.String()
