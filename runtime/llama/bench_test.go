@@ -251,6 +251,12 @@ func BenchmarkDecodeToken(b *testing.B) {
 	defer c.Close()
 	batch, _ := llama.NewBatch(1, 1)
 	defer batch.Close()
+	decodeTokens(b, c, batch)
+}
+
+// decodeTokens decodes one token per b.Loop iteration into c (a context of
+// at least 1000 positions), clearing its KV cache every 1000 tokens.
+func decodeTokens(b *testing.B, c *llama.Context, batch *llama.Batch) {
 	ctx := context.Background()
 	pos := 0
 	for b.Loop() {
@@ -291,19 +297,7 @@ func BenchmarkDecodeTokenBesideContext(b *testing.B) {
 	if err := other.Decode(ctx, batch); err != nil {
 		b.Fatal(err)
 	}
-	pos := 0
-	for b.Loop() {
-		if pos == 1000 {
-			c.KVClear()
-			pos = 0
-		}
-		batch.Clear()
-		batch.Add(100, pos, true)
-		if err := c.Decode(ctx, batch); err != nil {
-			b.Fatal(err)
-		}
-		pos++
-	}
+	decodeTokens(b, c, batch)
 }
 
 // BenchmarkSample measures sampling one token (32000-token vocabulary) with
