@@ -70,21 +70,7 @@ func TestPulledModelKitRuns(t *testing.T) {
 				reg.Ref(repo, "v1"), "model.tar:"+tc.mediaType)
 
 			// olm pulls it into its store.
-			s, err := blobstore.Open(filepath.Join(t.TempDir(), "store"), blobstore.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			ref, err := oci.Naming{}.Parse(reg.Ref(repo, "v1"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			src, err := transfer.NewRepository(ctx, ref, transfer.RemoteOptions{RootCAs: reg.CertPool(), Credentials: creds})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := transfer.Copy(ctx, src, ref.TagOrDigest(), s, ref.String(), transfer.Options{}); err != nil {
-				t.Fatal(err)
-			}
+			s, ref := pullToNewStore(t, reg.Ref(repo, "v1"), transfer.RemoteOptions{RootCAs: reg.CertPool(), Credentials: creds})
 
 			info, err := build.Show(ctx, s, ref.String(), build.ShowOptions{})
 			if err != nil {
@@ -154,21 +140,7 @@ func TestPulledModelPackZstd(t *testing.T) {
 				"--config", "config.json:"+tc.configType,
 				reg.Ref(repo, "v1"), "model.tar.zst:"+tc.layerType)
 
-			s, err := blobstore.Open(filepath.Join(t.TempDir(), "store"), blobstore.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			ref, err := oci.Naming{}.Parse(reg.Ref(repo, "v1"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			src, err := transfer.NewRepository(ctx, ref, transfer.RemoteOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := transfer.Copy(ctx, src, ref.TagOrDigest(), s, ref.String(), transfer.Options{}); err != nil {
-				t.Fatal(err)
-			}
+			s, ref := pullToNewStore(t, reg.Ref(repo, "v1"), transfer.RemoteOptions{})
 			info, err := build.Show(ctx, s, ref.String(), build.ShowOptions{})
 			if err != nil {
 				t.Fatal(err)
@@ -187,4 +159,27 @@ func TestPulledModelPackZstd(t *testing.T) {
 			}
 		})
 	}
+}
+
+// pullToNewStore pulls name with olm's transfer code into a new store and
+// returns the store and the parsed reference.
+func pullToNewStore(t *testing.T, name string, opts transfer.RemoteOptions) (*blobstore.Store, oci.Reference) {
+	t.Helper()
+	ctx := context.Background()
+	s, err := blobstore.Open(filepath.Join(t.TempDir(), "store"), blobstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := oci.Naming{}.Parse(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := transfer.NewRepository(ctx, ref, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := transfer.Copy(ctx, src, ref.TagOrDigest(), s, ref.String(), transfer.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	return s, ref
 }
